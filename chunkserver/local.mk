@@ -1,0 +1,1 @@
+# chunkserver/: see the module headers.

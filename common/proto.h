@@ -1,0 +1,61 @@
+/*
+ * Shared message types of the metadata API and their JSON forms (jansson), so
+ * the metadata server and the client library encode and decode them through
+ * one piece of code.  See common/PROTOCOL.md for every endpoint.
+ */
+#ifndef TS_PROTO_H
+#define TS_PROTO_H
+
+#include <stdint.h>
+#include <jansson.h>
+#include "common/chunk_id.h"
+#include "common/checksum.h"
+#include "common/ts_error.h"
+
+#define TS_ROOT_INO 1
+#define TS_NAME_MAX 255
+#define TS_PATH_MAX 4095
+
+typedef struct ts_attr {
+    uint64_t ino;
+    uint32_t mode;        /* type bits (S_IFREG, S_IFDIR, S_IFLNK) | permissions */
+    uint32_t nlink;
+    uint32_t uid, gid;
+    uint64_t size;
+    int64_t atime_ns, mtime_ns, ctime_ns;
+    uint64_t version;     /* bumped by every change to the file's content or attributes */
+} ts_attr;
+
+/* One piece of a file: [file_offset, file_offset+length) is stored in chunk
+ * `chunk` starting at chunk_offset. */
+typedef struct ts_extent {
+    uint64_t file_offset;
+    uint64_t length;
+    ts_chunk_id chunk;
+    uint64_t chunk_offset;
+} ts_extent;
+
+/* Returns a new JSON object (caller owns the reference). */
+json_t *ts_attr_to_json(const ts_attr *a);
+/* TS_EPROTO naming the missing/mistyped field. */
+int ts_attr_from_json(const json_t *j, ts_attr *a, ts_error *err);
+
+json_t *ts_extent_to_json(const ts_extent *e);
+int ts_extent_from_json(const json_t *j, ts_extent *e, ts_error *err);
+
+/* Field getters with validation; TS_EINVAL "field 'name': expected …". */
+int ts_json_u64(const json_t *obj, const char *key, uint64_t *out, ts_error *err);
+int ts_json_i64(const json_t *obj, const char *key, int64_t *out, ts_error *err);
+/* Optional variants: return 0 and leave *out untouched (and *present=0) when absent. */
+int ts_json_u64_opt(const json_t *obj, const char *key, uint64_t *out, int *present, ts_error *err);
+int ts_json_i64_opt(const json_t *obj, const char *key, int64_t *out, int *present, ts_error *err);
+/* Borrowed string (valid while obj lives). */
+int ts_json_str(const json_t *obj, const char *key, const char **out, ts_error *err);
+int ts_json_chunk_id(const json_t *obj, const char *key, ts_chunk_id *out, ts_error *err);
+
+/* Parses a request body into an object; TS_EINVAL with jansson's position. */
+int ts_json_parse_object(const char *text, size_t len, json_t **out, ts_error *err);
+/* Compact dump; caller frees. Aborts on OOM. */
+char *ts_json_dump(const json_t *j);
+
+#endif

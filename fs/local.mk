@@ -1,0 +1,1 @@
+# fs/: see the module headers.
