@@ -11,8 +11,8 @@ setup() {
     META=$(meta_address)
 }
 teardown() {
-    assert_no_sanitizer_reports
     stop_cluster
+    assert_no_sanitizer_reports
 }
 
 # http_status METHOD URL [curl args...] -> prints the status, body in $BODY_FILE
