@@ -31,9 +31,10 @@ void ts_http_result_free(ts_http_result *r);
  * prefixes the message (e.g. "mkdir /a"). */
 int ts_http_result_error(const ts_http_result *r, const char *what, ts_error *err);
 
-/* A request with an optional in-memory body.  Returns 0 when a response
+/* (Named ts_http_call, not ts_http_request, which is http_server.h's request type.)
+ * A request with an optional in-memory body.  Returns 0 when a response
  * arrived (any status), else TS_EUNAVAIL / TS_ETIMEDOUT.  timeout_ms 0 = none. */
-int ts_http_request(const char *method, const char *url, const char *content_type,
+int ts_http_call(const char *method, const char *url, const char *content_type,
                     const void *body, size_t body_len, long timeout_ms,
                     ts_http_result *out, ts_error *err);
 

@@ -69,10 +69,21 @@ int ts_fail(ts_error *e, int code, const char *fmt, ...)
     return code;
 }
 
+/* Appends src to dst[0..*n), never past cap bytes of text. */
+static void append_truncated(char *dst, size_t *n, size_t cap, const char *src)
+{
+    size_t len = strlen(src);
+    if (len > cap - *n)
+        len = cap - *n;
+    memcpy(dst + *n, src, len);
+    *n += len;
+}
+
 int ts_error_prefix(ts_error *e, const char *fmt, ...)
 {
     char ctx[sizeof(e->msg)];
     char old[sizeof(e->msg)];
+    size_t n = 0, cap = sizeof(e->msg) - 1;
     va_list ap;
 
     if (e == NULL)
@@ -83,10 +94,12 @@ int ts_error_prefix(ts_error *e, const char *fmt, ...)
     /* Copy first: the old message is also the destination. */
     memcpy(old, e->msg, sizeof(old));
     old[sizeof(old) - 1] = '\0';
-    if (old[0] == '\0')
-        snprintf(e->msg, sizeof(e->msg), "%s", ctx);
-    else
-        snprintf(e->msg, sizeof(e->msg), "%s: %s", ctx, old);
+    append_truncated(e->msg, &n, cap, ctx);
+    if (old[0] != '\0') {
+        append_truncated(e->msg, &n, cap, ": ");
+        append_truncated(e->msg, &n, cap, old);
+    }
+    e->msg[n] = '\0';
     return e->code;
 }
 

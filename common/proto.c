@@ -1,0 +1,248 @@
+/*
+ * JSON forms of the shared metadata types (common/proto.h, PROTOCOL.md) over
+ * jansson.  jansson integers are signed 64-bit, so unsigned fields are stored
+ * as json_integer and decoding rejects negative numbers: a u64 above
+ * INT64_MAX cannot cross the wire (none of ours get near it).
+ */
+#include "common/proto.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+/* ---- field getters ------------------------------------------------------- */
+
+/* Shared by the required and optional getters: code is the error to give
+ * (TS_EINVAL for request fields, TS_EPROTO when decoding a peer's answer). */
+static int get_i64(const json_t *obj, const char *key, int64_t *out, int *present,
+                   int code, ts_error *err)
+{
+    const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+    if (v == NULL) {
+        if (present != NULL) {
+            *present = 0;
+            return 0;
+        }
+        return ts_fail(err, code, "field '%s': missing", key);
+    }
+    if (!json_is_integer(v))
+        return ts_fail(err, code, "field '%s': expected an integer", key);
+    *out = (int64_t)json_integer_value(v);
+    if (present != NULL)
+        *present = 1;
+    return 0;
+}
+
+static int get_u64(const json_t *obj, const char *key, uint64_t *out, int *present,
+                   int code, ts_error *err)
+{
+    int64_t v = 0;
+    int here = 1;
+    int rc = get_i64(obj, key, &v, present != NULL ? &here : NULL, code, err);
+    if (rc != 0)
+        return rc;
+    if (present != NULL)
+        *present = here;
+    if (!here)
+        return 0;
+    if (v < 0)
+        return ts_fail(err, code, "field '%s': expected a non-negative integer", key);
+    *out = (uint64_t)v;
+    return 0;
+}
+
+static int get_u32(const json_t *obj, const char *key, uint32_t *out, int code, ts_error *err)
+{
+    uint64_t v = 0;
+    int rc = get_u64(obj, key, &v, NULL, code, err);
+    if (rc != 0)
+        return rc;
+    if (v > UINT32_MAX)
+        return ts_fail(err, code, "field '%s': %llu is out of range", key, (unsigned long long)v);
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static int get_str(const json_t *obj, const char *key, const char **out, int code, ts_error *err)
+{
+    const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+    if (v == NULL)
+        return ts_fail(err, code, "field '%s': missing", key);
+    if (!json_is_string(v))
+        return ts_fail(err, code, "field '%s': expected a string", key);
+    *out = json_string_value(v);
+    return 0;
+}
+
+static int get_chunk_id(const json_t *obj, const char *key, ts_chunk_id *out, int code,
+                        ts_error *err)
+{
+    const char *s = NULL;
+    int rc = get_str(obj, key, &s, code, err);
+    if (rc != 0)
+        return rc;
+    if (ts_chunk_id_from_hex(s, out) != 0)
+        return ts_fail(err, code, "field '%s': expected a chunk id of 32 hex digits", key);
+    return 0;
+}
+
+int ts_json_u64(const json_t *obj, const char *key, uint64_t *out, ts_error *err)
+{
+    return get_u64(obj, key, out, NULL, TS_EINVAL, err);
+}
+
+int ts_json_i64(const json_t *obj, const char *key, int64_t *out, ts_error *err)
+{
+    return get_i64(obj, key, out, NULL, TS_EINVAL, err);
+}
+
+int ts_json_u64_opt(const json_t *obj, const char *key, uint64_t *out, int *present, ts_error *err)
+{
+    int here;
+    int rc = get_u64(obj, key, out, &here, TS_EINVAL, err);
+    if (present != NULL)
+        *present = rc == 0 && here;
+    return rc;
+}
+
+int ts_json_i64_opt(const json_t *obj, const char *key, int64_t *out, int *present, ts_error *err)
+{
+    int here;
+    int rc = get_i64(obj, key, out, &here, TS_EINVAL, err);
+    if (present != NULL)
+        *present = rc == 0 && here;
+    return rc;
+}
+
+int ts_json_str(const json_t *obj, const char *key, const char **out, ts_error *err)
+{
+    return get_str(obj, key, out, TS_EINVAL, err);
+}
+
+int ts_json_chunk_id(const json_t *obj, const char *key, ts_chunk_id *out, ts_error *err)
+{
+    return get_chunk_id(obj, key, out, TS_EINVAL, err);
+}
+
+/* ---- ATTR and EXTENT ----------------------------------------------------- */
+
+/* Sets obj[key] = integer, aborting on OOM like the rest of the daemons. */
+static void put_int(json_t *obj, const char *key, json_int_t v)
+{
+    json_t *j = json_integer(v);
+    if (j == NULL || json_object_set_new(obj, key, j) != 0)
+        ts_die("out of memory building JSON field '%s'", key);
+}
+
+static json_t *new_object(void)
+{
+    json_t *o = json_object();
+    if (o == NULL)
+        ts_die("out of memory building a JSON object");
+    return o;
+}
+
+json_t *ts_attr_to_json(const ts_attr *a)
+{
+    json_t *o = new_object();
+    put_int(o, "ino", (json_int_t)a->ino);
+    put_int(o, "mode", a->mode);
+    put_int(o, "nlink", a->nlink);
+    put_int(o, "uid", a->uid);
+    put_int(o, "gid", a->gid);
+    put_int(o, "size", (json_int_t)a->size);
+    put_int(o, "atime", a->atime_ns);
+    put_int(o, "mtime", a->mtime_ns);
+    put_int(o, "ctime", a->ctime_ns);
+    put_int(o, "version", (json_int_t)a->version);
+    return o;
+}
+
+int ts_attr_from_json(const json_t *j, ts_attr *a, ts_error *err)
+{
+    ts_attr t;
+    int rc;
+
+    memset(&t, 0, sizeof(t));
+    if (!json_is_object(j))
+        return ts_fail(err, TS_EPROTO, "attr: expected a JSON object");
+    if ((rc = get_u64(j, "ino", &t.ino, NULL, TS_EPROTO, err)) != 0 ||
+        (rc = get_u32(j, "mode", &t.mode, TS_EPROTO, err)) != 0 ||
+        (rc = get_u32(j, "nlink", &t.nlink, TS_EPROTO, err)) != 0 ||
+        (rc = get_u32(j, "uid", &t.uid, TS_EPROTO, err)) != 0 ||
+        (rc = get_u32(j, "gid", &t.gid, TS_EPROTO, err)) != 0 ||
+        (rc = get_u64(j, "size", &t.size, NULL, TS_EPROTO, err)) != 0 ||
+        (rc = get_i64(j, "atime", &t.atime_ns, NULL, TS_EPROTO, err)) != 0 ||
+        (rc = get_i64(j, "mtime", &t.mtime_ns, NULL, TS_EPROTO, err)) != 0 ||
+        (rc = get_i64(j, "ctime", &t.ctime_ns, NULL, TS_EPROTO, err)) != 0 ||
+        (rc = get_u64(j, "version", &t.version, NULL, TS_EPROTO, err)) != 0)
+        return ts_error_prefix(err, "attr");
+    *a = t;
+    return 0;
+}
+
+json_t *ts_extent_to_json(const ts_extent *e)
+{
+    char hex[TS_CHUNK_ID_HEX_LEN + 1];
+    json_t *o = new_object();
+
+    ts_chunk_id_to_hex(&e->chunk, hex);
+    put_int(o, "file_offset", (json_int_t)e->file_offset);
+    put_int(o, "length", (json_int_t)e->length);
+    json_t *s = json_string(hex);
+    if (s == NULL || json_object_set_new(o, "chunk", s) != 0)
+        ts_die("out of memory building JSON field 'chunk'");
+    put_int(o, "chunk_offset", (json_int_t)e->chunk_offset);
+    return o;
+}
+
+int ts_extent_from_json(const json_t *j, ts_extent *e, ts_error *err)
+{
+    ts_extent t;
+    int rc;
+
+    memset(&t, 0, sizeof(t));
+    if (!json_is_object(j))
+        return ts_fail(err, TS_EPROTO, "extent: expected a JSON object");
+    if ((rc = get_u64(j, "file_offset", &t.file_offset, NULL, TS_EPROTO, err)) != 0 ||
+        (rc = get_u64(j, "length", &t.length, NULL, TS_EPROTO, err)) != 0 ||
+        (rc = get_chunk_id(j, "chunk", &t.chunk, TS_EPROTO, err)) != 0 ||
+        (rc = get_u64(j, "chunk_offset", &t.chunk_offset, NULL, TS_EPROTO, err)) != 0)
+        return ts_error_prefix(err, "extent");
+    *e = t;
+    return 0;
+}
+
+/* ---- parse and dump ------------------------------------------------------ */
+
+int ts_json_parse_object(const char *text, size_t len, json_t **out, ts_error *err)
+{
+    json_error_t jerr;
+    json_t *j;
+
+    *out = NULL;
+    if (text == NULL)
+        return ts_fail(err, TS_EINVAL, "invalid JSON: empty body");
+    j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (j == NULL)
+        return ts_fail(err, TS_EINVAL, "invalid JSON at line %d column %d: %s",
+                       jerr.line, jerr.column, jerr.text);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return ts_fail(err, TS_EINVAL, "invalid JSON: expected an object");
+    }
+    *out = j;
+    return 0;
+}
+
+char *ts_json_dump(const json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (s == NULL)
+        ts_die("out of memory serializing JSON");
+    /* jansson allocates with malloc (no program here installs other
+     * allocators), so the caller releases it with free(). */
+    return s;
+}
