@@ -3,3 +3,8 @@ include tests/unit/common.mk
 include tests/unit/metadata.mk
 include tests/unit/chunkserver.mk
 include tests/unit/fs.mk
+
+# Benchmarks (built by `make check`, run by hand: see tests/bench/*.sh).
+check_PROGRAMS += tests/bench/meta_create
+tests_bench_meta_create_SOURCES = tests/bench/meta_create.c
+tests_bench_meta_create_LDADD = libtessera.a libtscommon.a $(COMMON_LIBS)

@@ -9,6 +9,7 @@ setup() {
     start_cluster
     CS=$(server_address cs-1)
     META=$(meta_address)
+    BODY_FILE=$BATS_TEST_TMPDIR/body
 }
 teardown() {
     stop_cluster
@@ -16,11 +17,10 @@ teardown() {
 }
 
 # http_status METHOD URL [curl args...] -> prints the status, body in $BODY_FILE
-BODY_FILE=
 http_status() {
     local method=$1 url=$2
     shift 2
-    BODY_FILE=$BATS_TEST_TMPDIR/body
+    rm -f "$BODY_FILE"
     curl -s -o "$BODY_FILE" -w '%{http_code}' -X "$method" "$@" "$url"
 }
 
@@ -29,7 +29,7 @@ raw_send() {
     python3 - "$1" "$2" <<'PY'
 import socket, sys
 host, port = sys.argv[1].rsplit(":", 1)
-s = socket.create_connection((host, int(port)), timeout=5)
+s = socket.create_connection((host, int(port)), timeout=3)
 s.sendall(sys.argv[2].encode("latin-1").decode("unicode_escape").encode("latin-1"))
 try:
     s.shutdown(socket.SHUT_WR)
@@ -98,14 +98,16 @@ servers_alive() {
 }
 
 @test "oversized headers and garbage requests get 4xx or a closed connection, never a crash" {
-    big=$(head -c 200000 /dev/zero | tr '\0' a)
+    { printf 'X-Big: '; head -c 200000 /dev/zero | tr '\0' a; echo; } >"$BATS_TEST_TMPDIR/bighdr"
     for target in "$CS" "$META"; do
-        code=$(http_status GET "http://$target/health" -H "X-Big: $big")
+        code=$(http_status GET "http://$target/health" -H "@$BATS_TEST_TMPDIR/bighdr")
         [[ "$code" == 4* || "$code" == 000 ]] || { echo "$target: oversized header answered $code"; false; }
         out=$(raw_send "$target" "GARBAGE\r\n\r\n")
         [[ "$out" == *" 4"* || "$out" == "(closed)" ]] || { echo "$target: garbage answered '$out'"; false; }
         out=$(raw_send "$target" "GET /health HTTP/1.1\r\nHost")
-        [[ "$out" == *" 4"* || "$out" == "(closed)" ]] || { echo "$target: truncated request answered '$out'"; false; }
+        # an unfinished request gets no answer (the server waits for the rest
+        # until its idle timeout), an error, or a close; never a 2xx
+        [[ "$out" == *" 4"* || "$out" == "(closed)" || "$out" == "(error timed out)" ]] || { echo "$target: truncated request answered '$out'"; false; }
     done
     servers_alive
 }

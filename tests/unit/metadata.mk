@@ -1,1 +1,28 @@
 # unit tests for metadata/
+META_TEST_LDADD = libtsmeta.a libtscommon.a $(COMMON_LIBS)
+
+check_PROGRAMS += tests/unit/test_namespace
+tests_unit_test_namespace_SOURCES = tests/unit/test_namespace.c tests/unit/tcheck.h
+tests_unit_test_namespace_LDADD = $(META_TEST_LDADD)
+TESTS += tests/unit/test_namespace
+
+check_PROGRAMS += tests/unit/test_command
+tests_unit_test_command_SOURCES = tests/unit/test_command.c tests/unit/tcheck.h
+tests_unit_test_command_LDADD = $(META_TEST_LDADD)
+TESTS += tests/unit/test_command
+
+check_PROGRAMS += tests/unit/test_wal
+tests_unit_test_wal_SOURCES = tests/unit/test_wal.c tests/unit/tcheck.h
+tests_unit_test_wal_LDADD = $(META_TEST_LDADD)
+TESTS += tests/unit/test_wal
+
+# Memory per empty file (prints the figure; skipped under ASan).
+check_PROGRAMS += tests/unit/test_meta_memory
+tests_unit_test_meta_memory_SOURCES = tests/unit/test_meta_memory.c tests/unit/tcheck.h
+tests_unit_test_meta_memory_LDADD = $(META_TEST_LDADD)
+TESTS += tests/unit/test_meta_memory
+
+check_PROGRAMS += tests/unit/test_meta_api
+tests_unit_test_meta_api_SOURCES = tests/unit/test_meta_api.c tests/unit/tcheck.h
+tests_unit_test_meta_api_LDADD = $(META_TEST_LDADD)
+TESTS += tests/unit/test_meta_api

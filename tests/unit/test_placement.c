@@ -32,7 +32,7 @@ static void rng_chunk(ts_chunk_id *id)
     }
 }
 
-static char ids[2000][16];
+static char ids[2000][24];
 
 static void make_servers(ts_place_server *s, size_t n, const double *weights)
 {

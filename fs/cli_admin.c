@@ -1,0 +1,227 @@
+/*
+ * `tessera admin …`: operator views of the cluster.  `status` shows the
+ * chunkservers and replication health from GET /v1/cluster/status; `chunks`
+ * shows where a file's data lives from /v1/file/layout.  Each has a human
+ * table and a --json form whose shape scripts and tests rely on:
+ *
+ *   status: {"servers":[{"id","address","zone","weight","state","capacity",
+ *            "used","chunks",…}],"chunks":N,"under_replicated":N,…}
+ *   chunks: {"path","size","chunks":[{"id","file_offset","length",
+ *            "replicas":[server id…]}]}
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/util.h"
+#include "fs/cli.h"
+
+static void print_json(const json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+    if (!s) {
+        cli_error("cannot encode JSON output");
+        return;
+    }
+    printf("%s\n", s);
+    free(s);
+}
+
+/* ----------------------------------------------------------------- status */
+
+static const char status_usage[] =
+    "usage: tessera admin status [--json]\n"
+    "\n"
+    "Show every chunkserver (state, capacity, use, chunks, last heartbeat) and\n"
+    "the cluster's chunk and replication counts.\n"
+    "\n"
+    "  --json       the metadata server's answer as JSON:\n"
+    "               {\"servers\":[{\"id\",\"address\",\"zone\",\"weight\",\"state\",\n"
+    "               \"capacity\",\"used\",\"chunks\"}],\"chunks\",\"under_replicated\"}\n"
+    "  -h, --help   this help\n";
+
+static int admin_status(cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    tess_cluster_status st;
+    size_t up = 0, down = 0, draining = 0;
+    int json = 0, ch;
+    tess_client *c;
+    ts_error e;
+
+    optind = 0;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'j': json = 1; break;
+        case 'h': fputs(status_usage, stdout); return 0;
+        default: return cli_bad_option("admin status", argv, ch);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("admin status", "unexpected argument '%s'", argv[optind]);
+    if (!(c = cli_client(ctx)))
+        return 1;
+    if (tess_cluster_status_get(c, &st, &e) != 0) {
+        cli_error("admin status: %s", e.msg);
+        return 1;
+    }
+    if (json) {
+        print_json(st.raw);
+        tess_cluster_status_free(&st);
+        return 0;
+    }
+    printf("%-10s %-21s %-8s %6s %-8s %10s %10s %8s %s\n", "ID", "ADDRESS", "ZONE", "WEIGHT",
+           "STATE", "CAPACITY", "USED", "CHUNKS", "HEARTBEAT");
+    for (size_t i = 0; i < st.servers.n; i++) {
+        const tess_server *s = &st.servers.v[i];
+        char cap[32], used[32], hb[32];
+
+        if (s->last_heartbeat_ms_ago >= 0)
+            snprintf(hb, sizeof(hb), "%.1fs ago", (double)s->last_heartbeat_ms_ago / 1000.0);
+        else
+            snprintf(hb, sizeof(hb), "-");
+        printf("%-10s %-21s %-8s %6g %-8s %10s %10s %8llu %s\n", s->id, s->address,
+               *s->zone ? s->zone : "-", s->weight, tess_server_state_name(s->state),
+               ts_format_size(s->capacity, cap, sizeof(cap)),
+               ts_format_size(s->used, used, sizeof(used)), (unsigned long long)s->chunks, hb);
+        up += s->state == TESS_SERVER_UP;
+        down += s->state == TESS_SERVER_DOWN;
+        draining += s->state == TESS_SERVER_DRAINING;
+    }
+    printf("\n%zu chunkserver%s: %zu up, %zu down, %zu draining\n", st.servers.n,
+           st.servers.n == 1 ? "" : "s", up, down, draining);
+    printf("chunks: %llu, under-replicated: %llu\n", (unsigned long long)st.chunks,
+           (unsigned long long)st.under_replicated);
+    printf("files: %llu, directories: %llu\n", (unsigned long long)st.files,
+           (unsigned long long)st.directories);
+    tess_cluster_status_free(&st);
+    return 0;
+}
+
+/* ----------------------------------------------------------------- chunks */
+
+static const char chunks_usage[] =
+    "usage: tessera admin chunks PATH [--json]\n"
+    "\n"
+    "Show the chunks holding the file PATH: the file range each covers and\n"
+    "the chunkservers known to hold a replica.\n"
+    "\n"
+    "  --json       {\"path\",\"size\",\"chunks\":[{\"id\",\"file_offset\",\"length\",\n"
+    "               \"replicas\":[server id…]}]}\n"
+    "  -h, --help   this help\n";
+
+static int admin_chunks(cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    char norm[TS_PATH_MAX + 1], buf[600];
+    tess_layout *l = NULL;
+    int json = 0, ch, rc = 1;
+    tess_client *c;
+    ts_attr a;
+    ts_error e;
+
+    optind = 0;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'j': json = 1; break;
+        case 'h': fputs(chunks_usage, stdout); return 0;
+        default: return cli_bad_option("admin chunks", argv, ch);
+        }
+    }
+    if (argc - optind != 1)
+        return cli_usage_error("admin chunks", "expected one PATH");
+    if (!(c = cli_client(ctx)))
+        return 1;
+    if (tess_path_normalize(argv[optind], norm, &e) != 0 || tess_resolve(c, norm, &a, &e) != 0) {
+        cli_error("admin chunks %s: %s", argv[optind], cli_errmsg(&e, buf, sizeof(buf)));
+        return 1;
+    }
+    if ((a.mode & S_IFMT) != S_IFREG) {
+        cli_error("admin chunks %s: not a regular file", argv[optind]);
+        return 1;
+    }
+    if (tess_get_layout(c, a.ino, &l, &e) != 0) {
+        cli_error("admin chunks %s: %s", argv[optind], e.msg);
+        return 1;
+    }
+    if (json) {
+        json_t *o = json_object(), *arr = json_array();
+        json_object_set_new(o, "path", json_string(norm));
+        json_object_set_new(o, "size", json_integer((json_int_t)l->attr.size));
+        for (size_t i = 0; i < l->nextents; i++) {
+            const tess_layout_extent *x = &l->extents[i];
+            char hex[TS_CHUNK_ID_HEX_LEN + 1];
+            json_t *ch_o = json_object(), *reps = json_array();
+
+            ts_chunk_id_to_hex(&x->ext.chunk, hex);
+            json_object_set_new(ch_o, "id", json_string(hex));
+            json_object_set_new(ch_o, "file_offset", json_integer((json_int_t)x->ext.file_offset));
+            json_object_set_new(ch_o, "length", json_integer((json_int_t)x->ext.length));
+            json_object_set_new(ch_o, "chunk_offset", json_integer((json_int_t)x->ext.chunk_offset));
+            json_object_set_new(ch_o, "chunk_length", json_integer((json_int_t)x->chunk_length));
+            for (size_t k = 0; k < x->nreplicas; k++)
+                json_array_append_new(reps, json_string(x->replicas[k]));
+            json_object_set_new(ch_o, "replicas", reps);
+            json_array_append_new(arr, ch_o);
+        }
+        json_object_set_new(o, "chunks", arr);
+        print_json(o);
+        json_decref(o);
+        rc = 0;
+        goto free_layout;
+    }
+    printf("%s: %llu bytes (%s), %zu chunk%s\n", norm, (unsigned long long)l->attr.size,
+           ts_format_size(l->attr.size, buf, sizeof(buf)), l->nextents,
+           l->nextents == 1 ? "" : "s");
+    if (l->nextents > 0)
+        printf("%-32s %14s %12s  %s\n", "CHUNK", "FILE OFFSET", "LENGTH", "REPLICAS");
+    for (size_t i = 0; i < l->nextents; i++) {
+        const tess_layout_extent *x = &l->extents[i];
+        char hex[TS_CHUNK_ID_HEX_LEN + 1];
+
+        ts_chunk_id_to_hex(&x->ext.chunk, hex);
+        printf("%-32s %14llu %12llu  ", hex, (unsigned long long)x->ext.file_offset,
+               (unsigned long long)x->ext.length);
+        for (size_t k = 0; k < x->nreplicas; k++)
+            printf("%s%s", k ? "," : "", x->replicas[k]);
+        printf("%s\n", x->nreplicas ? "" : "(none known)");
+    }
+    rc = 0;
+free_layout:
+    tess_layout_free(l);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ admin */
+
+static const char admin_usage[] =
+    "usage: tessera admin COMMAND [ARGS]\n"
+    "\n"
+    "Commands:\n"
+    "  status [--json]        chunkservers and replication health\n"
+    "  chunks PATH [--json]   where the chunks of a file are stored\n"
+    "\n"
+    "`tessera admin COMMAND --help` for details.\n";
+
+int cli_cmd_admin(cli_ctx *ctx, int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(admin_usage, stderr);
+        return 1;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        fputs(admin_usage, stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "status") == 0)
+        return admin_status(ctx, argc - 1, argv + 1);
+    if (strcmp(argv[1], "chunks") == 0)
+        return admin_chunks(ctx, argc - 1, argv + 1);
+    return cli_usage_error("admin", "unknown command '%s'", argv[1]);
+}

@@ -1,0 +1,285 @@
+/*
+ * Cluster soft state: liveness and replica locations (see cluster.h).
+ * Servers are interned to small indexes so a location costs 2 bytes.
+ */
+#include "metadata/cluster.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/log.h"
+#include "common/util.h"
+#include "metadata/ptab.h"
+
+struct cl_server {
+    char id[CLUSTER_ID_MAX + 1];
+    uint64_t capacity, used, chunk_count;
+    int64_t last_hb_ms;
+    int seen;
+    int reported;            /* full report received since start */
+};
+
+struct cl_loc {
+    ts_chunk_id id;
+    uint16_t n, cap;
+    uint16_t *srv;           /* server indexes */
+};
+
+struct cluster {
+    pthread_mutex_t mu;
+    int64_t timeout_ms;
+    struct cl_server *servers;
+    size_t n_servers;
+    ptab locs;               /* of struct cl_loc */
+    uint64_t n_pairs;
+};
+
+static uint32_t loc_hash_id(const ts_chunk_id *id)
+{
+    return ptab_hash_bytes(id->b, TS_CHUNK_ID_LEN);
+}
+
+static uint32_t loc_hash(const void *e)
+{
+    return loc_hash_id(&((const struct cl_loc *)e)->id);
+}
+
+static int loc_cmp(const void *e, const void *key)
+{
+    return memcmp(((const struct cl_loc *)e)->id.b, key, TS_CHUNK_ID_LEN);
+}
+
+static int loc_cmp_elem(const void *a, const void *b)
+{
+    return loc_cmp(a, &((const struct cl_loc *)b)->id);
+}
+
+static const ptab_ops loc_ops = { loc_hash, loc_cmp, loc_cmp_elem };
+
+cluster *cluster_new(int64_t heartbeat_timeout_ms)
+{
+    cluster *c = ts_calloc(1, sizeof(*c));
+    pthread_mutex_init(&c->mu, NULL);
+    c->timeout_ms = heartbeat_timeout_ms > 0 ? heartbeat_timeout_ms : CLUSTER_DEFAULT_TIMEOUT_MS;
+    return c;
+}
+
+static void loc_free_all(cluster *c)
+{
+    size_t n = ptab_nslots(&c->locs);
+    for (size_t i = 0; i < n; i++) {
+        struct cl_loc *l = c->locs.slot[i];
+        if (!l)
+            continue;
+        free(l->srv);
+        free(l);
+    }
+    ptab_free(&c->locs);
+}
+
+void cluster_free(cluster *c)
+{
+    if (!c)
+        return;
+    loc_free_all(c);
+    free(c->servers);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+/* Index of server id, created when absent (mu held). */
+static int server_index(cluster *c, const char *id)
+{
+    for (size_t i = 0; i < c->n_servers; i++)
+        if (strcmp(c->servers[i].id, id) == 0)
+            return (int)i;
+    if (strlen(id) > CLUSTER_ID_MAX || c->n_servers >= UINT16_MAX)
+        return -1;
+    c->servers = ts_realloc(c->servers, (c->n_servers + 1) * sizeof(struct cl_server));
+    struct cl_server *s = &c->servers[c->n_servers];
+    memset(s, 0, sizeof(*s));
+    strcpy(s->id, id);
+    return (int)c->n_servers++;
+}
+
+static struct cl_loc *loc_get(const cluster *c, const ts_chunk_id *id)
+{
+    return ptab_find(&c->locs, &loc_ops, loc_hash_id(id), id);
+}
+
+static void loc_add(cluster *c, const ts_chunk_id *id, uint16_t srv)
+{
+    struct cl_loc *l = loc_get(c, id);
+    if (!l) {
+        l = ts_calloc(1, sizeof(*l));
+        l->id = *id;
+        if (ptab_insert(&c->locs, &loc_ops, l, loc_hash_id(id), id) != 0)
+            ts_die("cluster: location table inconsistent");
+    }
+    for (uint16_t i = 0; i < l->n; i++)
+        if (l->srv[i] == srv)
+            return;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? (uint16_t)(l->cap * 2) : 3;
+        l->srv = ts_realloc(l->srv, l->cap * sizeof(uint16_t));
+    }
+    l->srv[l->n++] = srv;
+    c->n_pairs++;
+}
+
+static void loc_drop(cluster *c, struct cl_loc *l)
+{
+    ptab_remove(&c->locs, &loc_ops, loc_hash_id(&l->id), &l->id);
+    c->n_pairs -= l->n;
+    free(l->srv);
+    free(l);
+}
+
+/* Forgets every location on server srv (before applying a full report). */
+static void forget_server(cluster *c, uint16_t srv)
+{
+    size_t n = ptab_nslots(&c->locs);
+    for (size_t i = 0; i < n;) {
+        struct cl_loc *l = c->locs.slot[i];
+        if (!l) {
+            i++;
+            continue;
+        }
+        for (uint16_t k = 0; k < l->n; k++)
+            if (l->srv[k] == srv) {
+                l->srv[k] = l->srv[--l->n];
+                c->n_pairs--;
+                break;
+            }
+        if (l->n == 0) {
+            /* Removal shifts later slots back by one: look at slot i again. */
+            loc_drop(c, l);
+            n = ptab_nslots(&c->locs);
+            continue;
+        }
+        i++;
+    }
+}
+
+int cluster_on_heartbeat(cluster *c, const cluster_heartbeat *hb, int64_t now_ms,
+                         cluster_known_fn known, void *arg)
+{
+    pthread_mutex_lock(&c->mu);
+    int idx = server_index(c, hb->id);
+    if (idx < 0) {
+        pthread_mutex_unlock(&c->mu);
+        TS_WARN("cluster: heartbeat from server '%s' ignored (id too long or too many servers)",
+                hb->id);
+        return 1;
+    }
+    struct cl_server *s = &c->servers[idx];
+    s->capacity = hb->capacity;
+    s->used = hb->used;
+    s->chunk_count = hb->chunk_count;
+    s->last_hb_ms = now_ms;
+    s->seen = 1;
+    if (hb->has_full_report) {
+        forget_server(c, (uint16_t)idx);
+        for (size_t i = 0; i < hb->n_full_report; i++)
+            if (!known || known(arg, &hb->full_report[i]))
+                loc_add(c, &hb->full_report[i], (uint16_t)idx);
+        s = &c->servers[idx];
+        if (!s->reported)
+            TS_INFO("cluster: full report from %s: %zu chunks", s->id, hb->n_full_report);
+        s->reported = 1;
+    }
+    for (size_t i = 0; i < hb->n_added; i++)
+        if (!known || known(arg, &hb->added[i]))
+            loc_add(c, &hb->added[i], (uint16_t)idx);
+    int needed = !c->servers[idx].reported;
+    pthread_mutex_unlock(&c->mu);
+    return needed;
+}
+
+void cluster_add_replica(cluster *c, const ts_chunk_id *id, const char *server_id)
+{
+    pthread_mutex_lock(&c->mu);
+    int idx = server_index(c, server_id);
+    if (idx >= 0)
+        loc_add(c, id, (uint16_t)idx);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static int server_up(const cluster *c, const struct cl_server *s, int64_t now_ms)
+{
+    return s->seen && now_ms - s->last_hb_ms <= c->timeout_ms;
+}
+
+size_t cluster_replicas(cluster *c, const ts_chunk_id *id, int64_t now_ms,
+                        char out[][CLUSTER_ID_MAX + 1], size_t max)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&c->mu);
+    const struct cl_loc *l = loc_get(c, id);
+    /* Two passes: up servers first, then the others. */
+    for (int pass = 0; l && pass < 2; pass++)
+        for (uint16_t i = 0; i < l->n && n < max; i++) {
+            const struct cl_server *s = &c->servers[l->srv[i]];
+            if (server_up(c, s, now_ms) == (pass == 0))
+                strcpy(out[n++], s->id);
+        }
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+size_t cluster_live_replicas(cluster *c, const ts_chunk_id *id, int64_t now_ms)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&c->mu);
+    const struct cl_loc *l = loc_get(c, id);
+    for (uint16_t i = 0; l && i < l->n; i++)
+        n += server_up(c, &c->servers[l->srv[i]], now_ms);
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+void cluster_prune(cluster *c, cluster_known_fn known, void *arg)
+{
+    pthread_mutex_lock(&c->mu);
+    size_t n = ptab_nslots(&c->locs);
+    for (size_t i = 0; i < n;) {
+        struct cl_loc *l = c->locs.slot[i];
+        if (l && !known(arg, &l->id)) {
+            loc_drop(c, l);
+            n = ptab_nslots(&c->locs);
+            continue;
+        }
+        i++;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+void cluster_server(cluster *c, const char *id, int64_t now_ms, cluster_server_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    info->last_heartbeat_ms_ago = -1;
+    info->report_needed = 1;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->n_servers; i++) {
+        const struct cl_server *s = &c->servers[i];
+        if (strcmp(s->id, id) != 0)
+            continue;
+        info->seen = s->seen;
+        info->up = server_up(c, s, now_ms);
+        info->capacity = s->capacity;
+        info->used = s->used;
+        info->chunk_count = s->chunk_count;
+        info->last_heartbeat_ms_ago = s->seen ? now_ms - s->last_hb_ms : -1;
+        info->report_needed = !s->reported;
+        break;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+uint64_t cluster_location_count(cluster *c)
+{
+    pthread_mutex_lock(&c->mu);
+    uint64_t n = c->n_pairs;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}

@@ -1,0 +1,344 @@
+/*
+ * Command encoding, decoding and dispatch into the namespace.  The field
+ * order here IS the on-disk format of the write-ahead log: change it only
+ * together with CMD_VERSION (and keep decoding the old version).
+ */
+#include "metadata/command.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include "common/codec.h"
+#include "common/log.h"
+
+static const char *const type_names[CMD_TYPE_END_] = {
+    [CMD_MKDIR] = "mkdir",       [CMD_CREATE] = "create",   [CMD_UNLINK] = "unlink",
+    [CMD_RMDIR] = "rmdir",       [CMD_RENAME] = "rename",   [CMD_SYMLINK] = "symlink",
+    [CMD_LINK] = "link",         [CMD_SETATTR] = "setattr", [CMD_COMMIT] = "commit",
+    [CMD_REGISTER_SERVER] = "register_server",
+};
+
+const char *cmd_type_name(int type)
+{
+    if (type <= 0 || type >= CMD_TYPE_END_)
+        return "unknown";
+    return type_names[type];
+}
+
+void cmd_free(cmd *c)
+{
+    switch (c->type) {
+    case CMD_MKDIR: free(c->u.mkdir.name); break;
+    case CMD_CREATE: free(c->u.create.name); break;
+    case CMD_UNLINK:
+    case CMD_RMDIR: free(c->u.unlink.name); break;
+    case CMD_RENAME:
+        free(c->u.rename.name);
+        free(c->u.rename.new_name);
+        break;
+    case CMD_SYMLINK:
+        free(c->u.symlink.name);
+        free(c->u.symlink.target);
+        break;
+    case CMD_LINK: free(c->u.link.new_name); break;
+    case CMD_COMMIT:
+        free(c->u.commit.extents);
+        free(c->u.commit.chunks);
+        break;
+    case CMD_REGISTER_SERVER:
+        free(c->u.server.id);
+        free(c->u.server.address);
+        free(c->u.server.zone);
+        break;
+    default:
+        break;
+    }
+    memset(c, 0, sizeof(*c));
+}
+
+/* ---- encoding ---- */
+
+void cmd_encode(const cmd *c, ts_buf *b)
+{
+    ts_enc_u8(b, CMD_VERSION);
+    ts_enc_u8(b, c->type);
+    ts_enc_i64(b, c->now_ns);
+    switch (c->type) {
+    case CMD_MKDIR:
+        ts_enc_u64(b, c->u.mkdir.parent);
+        ts_enc_str(b, c->u.mkdir.name);
+        ts_enc_u32(b, c->u.mkdir.mode);
+        ts_enc_u32(b, c->u.mkdir.uid);
+        ts_enc_u32(b, c->u.mkdir.gid);
+        break;
+    case CMD_CREATE:
+        ts_enc_u64(b, c->u.create.parent);
+        ts_enc_str(b, c->u.create.name);
+        ts_enc_u32(b, c->u.create.mode);
+        ts_enc_u32(b, c->u.create.uid);
+        ts_enc_u32(b, c->u.create.gid);
+        ts_enc_u32(b, c->u.create.flags);
+        break;
+    case CMD_UNLINK:
+    case CMD_RMDIR:
+        ts_enc_u64(b, c->u.unlink.parent);
+        ts_enc_str(b, c->u.unlink.name);
+        break;
+    case CMD_RENAME:
+        ts_enc_u64(b, c->u.rename.parent);
+        ts_enc_str(b, c->u.rename.name);
+        ts_enc_u64(b, c->u.rename.new_parent);
+        ts_enc_str(b, c->u.rename.new_name);
+        ts_enc_u32(b, c->u.rename.flags);
+        break;
+    case CMD_SYMLINK:
+        ts_enc_u64(b, c->u.symlink.parent);
+        ts_enc_str(b, c->u.symlink.name);
+        ts_enc_str(b, c->u.symlink.target);
+        ts_enc_u32(b, c->u.symlink.uid);
+        ts_enc_u32(b, c->u.symlink.gid);
+        break;
+    case CMD_LINK:
+        ts_enc_u64(b, c->u.link.ino);
+        ts_enc_u64(b, c->u.link.new_parent);
+        ts_enc_str(b, c->u.link.new_name);
+        break;
+    case CMD_SETATTR: {
+        const ns_setattr_args *a = &c->u.setattr.a;
+        ts_enc_u64(b, c->u.setattr.ino);
+        ts_enc_u32(b, a->valid);
+        ts_enc_u32(b, a->mode);
+        ts_enc_u32(b, a->uid);
+        ts_enc_u32(b, a->gid);
+        ts_enc_u64(b, a->size);
+        ts_enc_i64(b, a->atime_ns);
+        ts_enc_i64(b, a->mtime_ns);
+        break;
+    }
+    case CMD_COMMIT:
+        ts_enc_u64(b, c->u.commit.ino);
+        ts_enc_u64(b, c->u.commit.offset);
+        ts_enc_u64(b, c->u.commit.length);
+        ts_enc_u32(b, c->u.commit.n_extents);
+        for (uint32_t i = 0; i < c->u.commit.n_extents; i++) {
+            const ts_extent *e = &c->u.commit.extents[i];
+            ts_enc_u64(b, e->file_offset);
+            ts_enc_u64(b, e->length);
+            ts_enc_raw(b, e->chunk.b, TS_CHUNK_ID_LEN);
+            ts_enc_u64(b, e->chunk_offset);
+        }
+        ts_enc_u32(b, c->u.commit.n_chunks);
+        for (uint32_t i = 0; i < c->u.commit.n_chunks; i++) {
+            const ns_chunk_info *ci = &c->u.commit.chunks[i];
+            ts_enc_raw(b, ci->id.b, TS_CHUNK_ID_LEN);
+            ts_enc_u64(b, ci->length);
+            ts_enc_raw(b, ci->sha256, TS_SHA256_LEN);
+        }
+        ts_enc_u8(b, c->u.commit.has_size);
+        ts_enc_u64(b, c->u.commit.size);
+        ts_enc_u8(b, c->u.commit.has_mtime);
+        ts_enc_i64(b, c->u.commit.mtime_ns);
+        break;
+    case CMD_REGISTER_SERVER: {
+        uint64_t w;
+        memcpy(&w, &c->u.server.weight, sizeof(w));  /* IEEE-754 bits, exact */
+        ts_enc_str(b, c->u.server.id);
+        ts_enc_str(b, c->u.server.address);
+        ts_enc_str(b, c->u.server.zone);
+        ts_enc_u64(b, w);
+        break;
+    }
+    default:
+        ts_die("cmd_encode: unknown command type %u", c->type);
+    }
+}
+
+/* ---- decoding ---- */
+
+/* A required string; NULL (encoded null or error) poisons the decoder. */
+static char *dec_name(ts_dec *d)
+{
+    char *s = ts_dec_str(d);
+    if (!s)
+        d->err = TS_EINVAL;
+    return s;
+}
+
+static void decode_commit(ts_dec *d, cmd *c)
+{
+    c->u.commit.ino = ts_dec_u64(d);
+    c->u.commit.offset = ts_dec_u64(d);
+    c->u.commit.length = ts_dec_u64(d);
+    uint32_t n = ts_dec_u32(d);
+    /* Bound by the remaining input before allocating. */
+    if (!ts_dec_ok(d) || n > (d->len - d->pos) / (3 * 8 + TS_CHUNK_ID_LEN)) {
+        d->err = TS_EINVAL;
+        return;
+    }
+    c->u.commit.n_extents = n;
+    c->u.commit.extents = n ? ts_calloc(n, sizeof(ts_extent)) : NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        ts_extent *e = &c->u.commit.extents[i];
+        e->file_offset = ts_dec_u64(d);
+        e->length = ts_dec_u64(d);
+        ts_dec_raw(d, e->chunk.b, TS_CHUNK_ID_LEN);
+        e->chunk_offset = ts_dec_u64(d);
+    }
+    n = ts_dec_u32(d);
+    if (!ts_dec_ok(d) || n > (d->len - d->pos) / (TS_CHUNK_ID_LEN + 8 + TS_SHA256_LEN)) {
+        d->err = TS_EINVAL;
+        return;
+    }
+    c->u.commit.n_chunks = n;
+    c->u.commit.chunks = n ? ts_calloc(n, sizeof(ns_chunk_info)) : NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        ns_chunk_info *ci = &c->u.commit.chunks[i];
+        ts_dec_raw(d, ci->id.b, TS_CHUNK_ID_LEN);
+        ci->length = ts_dec_u64(d);
+        ts_dec_raw(d, ci->sha256, TS_SHA256_LEN);
+    }
+    c->u.commit.has_size = ts_dec_u8(d);
+    c->u.commit.size = ts_dec_u64(d);
+    c->u.commit.has_mtime = ts_dec_u8(d);
+    c->u.commit.mtime_ns = ts_dec_i64(d);
+    if (c->u.commit.has_size > 1 || c->u.commit.has_mtime > 1)
+        d->err = TS_EINVAL;
+}
+
+int cmd_decode(const void *p, size_t len, cmd *c, ts_error *err)
+{
+    ts_dec d;
+    memset(c, 0, sizeof(*c));
+    ts_dec_init(&d, p, len);
+    uint8_t version = ts_dec_u8(&d);
+    uint8_t type = ts_dec_u8(&d);
+    if (!ts_dec_ok(&d))
+        return ts_fail(err, TS_ECORRUPT, "command: truncated header (%zu bytes)", len);
+    if (version != CMD_VERSION)
+        return ts_fail(err, TS_ECORRUPT, "command: unknown version %u", version);
+    if (type == 0 || type >= CMD_TYPE_END_)
+        return ts_fail(err, TS_ECORRUPT, "command: unknown type %u", type);
+    c->type = type;
+    c->now_ns = ts_dec_i64(&d);
+    switch (type) {
+    case CMD_MKDIR:
+        c->u.mkdir.parent = ts_dec_u64(&d);
+        c->u.mkdir.name = dec_name(&d);
+        c->u.mkdir.mode = ts_dec_u32(&d);
+        c->u.mkdir.uid = ts_dec_u32(&d);
+        c->u.mkdir.gid = ts_dec_u32(&d);
+        break;
+    case CMD_CREATE:
+        c->u.create.parent = ts_dec_u64(&d);
+        c->u.create.name = dec_name(&d);
+        c->u.create.mode = ts_dec_u32(&d);
+        c->u.create.uid = ts_dec_u32(&d);
+        c->u.create.gid = ts_dec_u32(&d);
+        c->u.create.flags = ts_dec_u32(&d);
+        break;
+    case CMD_UNLINK:
+    case CMD_RMDIR:
+        c->u.unlink.parent = ts_dec_u64(&d);
+        c->u.unlink.name = dec_name(&d);
+        break;
+    case CMD_RENAME:
+        c->u.rename.parent = ts_dec_u64(&d);
+        c->u.rename.name = dec_name(&d);
+        c->u.rename.new_parent = ts_dec_u64(&d);
+        c->u.rename.new_name = dec_name(&d);
+        c->u.rename.flags = ts_dec_u32(&d);
+        break;
+    case CMD_SYMLINK:
+        c->u.symlink.parent = ts_dec_u64(&d);
+        c->u.symlink.name = dec_name(&d);
+        c->u.symlink.target = dec_name(&d);
+        c->u.symlink.uid = ts_dec_u32(&d);
+        c->u.symlink.gid = ts_dec_u32(&d);
+        break;
+    case CMD_LINK:
+        c->u.link.ino = ts_dec_u64(&d);
+        c->u.link.new_parent = ts_dec_u64(&d);
+        c->u.link.new_name = dec_name(&d);
+        break;
+    case CMD_SETATTR: {
+        ns_setattr_args *a = &c->u.setattr.a;
+        c->u.setattr.ino = ts_dec_u64(&d);
+        a->valid = ts_dec_u32(&d);
+        a->mode = ts_dec_u32(&d);
+        a->uid = ts_dec_u32(&d);
+        a->gid = ts_dec_u32(&d);
+        a->size = ts_dec_u64(&d);
+        a->atime_ns = ts_dec_i64(&d);
+        a->mtime_ns = ts_dec_i64(&d);
+        break;
+    }
+    case CMD_COMMIT:
+        decode_commit(&d, c);
+        break;
+    case CMD_REGISTER_SERVER: {
+        c->u.server.id = dec_name(&d);
+        c->u.server.address = dec_name(&d);
+        c->u.server.zone = dec_name(&d);
+        uint64_t w = ts_dec_u64(&d);
+        memcpy(&c->u.server.weight, &w, sizeof(w));
+        break;
+    }
+    }
+    if (!ts_dec_ok(&d)) {
+        cmd_free(c);
+        return ts_fail(err, TS_ECORRUPT, "command %s: truncated or malformed body",
+                       cmd_type_name(type));
+    }
+    if (!ts_dec_done(&d)) {
+        size_t extra = d.len - d.pos;
+        cmd_free(c);
+        return ts_fail(err, TS_ECORRUPT, "command %s: %zu trailing bytes", cmd_type_name(type),
+                       extra);
+    }
+    return 0;
+}
+
+/* ---- apply ---- */
+
+int cmd_apply(ns_state *ns, const cmd *c, cmd_result *res, ts_error *err)
+{
+    memset(res, 0, sizeof(*res));
+    switch (c->type) {
+    case CMD_MKDIR:
+        return ns_mkdir(ns, c->u.mkdir.parent, c->u.mkdir.name, c->u.mkdir.mode, c->u.mkdir.uid,
+                        c->u.mkdir.gid, c->now_ns, &res->attr, err);
+    case CMD_CREATE:
+        return ns_create(ns, c->u.create.parent, c->u.create.name, c->u.create.mode,
+                         c->u.create.uid, c->u.create.gid, c->u.create.flags, c->now_ns,
+                         &res->attr, &res->created, err);
+    case CMD_UNLINK:
+        return ns_unlink(ns, c->u.unlink.parent, c->u.unlink.name, c->now_ns, err);
+    case CMD_RMDIR:
+        return ns_rmdir(ns, c->u.unlink.parent, c->u.unlink.name, c->now_ns, err);
+    case CMD_RENAME:
+        return ns_rename(ns, c->u.rename.parent, c->u.rename.name, c->u.rename.new_parent,
+                         c->u.rename.new_name, c->u.rename.flags, c->now_ns, err);
+    case CMD_SYMLINK:
+        return ns_symlink(ns, c->u.symlink.parent, c->u.symlink.name, c->u.symlink.target,
+                          c->u.symlink.uid, c->u.symlink.gid, c->now_ns, &res->attr, err);
+    case CMD_LINK:
+        return ns_link(ns, c->u.link.ino, c->u.link.new_parent, c->u.link.new_name, c->now_ns,
+                       &res->attr, err);
+    case CMD_SETATTR:
+        return ns_setattr(ns, c->u.setattr.ino, &c->u.setattr.a, c->now_ns, &res->attr, err);
+    case CMD_COMMIT: {
+        ns_commit_args a = {
+            .ino = c->u.commit.ino, .offset = c->u.commit.offset, .length = c->u.commit.length,
+            .extents = c->u.commit.extents, .n_extents = c->u.commit.n_extents,
+            .chunks = c->u.commit.chunks, .n_chunks = c->u.commit.n_chunks,
+            .has_size = c->u.commit.has_size, .size = c->u.commit.size,
+            .has_mtime = c->u.commit.has_mtime, .mtime_ns = c->u.commit.mtime_ns,
+        };
+        return ns_commit(ns, &a, c->now_ns, &res->attr, err);
+    }
+    case CMD_REGISTER_SERVER:
+        return ns_register_server(ns, c->u.server.id, c->u.server.address, c->u.server.zone,
+                                  c->u.server.weight, err);
+    default:
+        return ts_fail(err, TS_EINVAL, "apply: unknown command type %u", c->type);
+    }
+}

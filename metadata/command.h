@@ -1,0 +1,89 @@
+/*
+ * Commands: the durable unit of change of the metadata state machine.
+ *
+ * A mutating request becomes one command carrying everything its effect
+ * depends on -- including the leader's clock (`now_ns`) -- so that applying
+ * it is deterministic: the write-ahead log (and later Raft) stores the
+ * encoded command and every replay gives the same state.  Inode numbers are
+ * not in the command: the state machine allocates them from its counter.
+ *
+ * Wire form (common/codec.h): u8 version (CMD_VERSION), u8 type, i64 now_ns,
+ * then the fields of that type in the order of the structs below.  The
+ * decoder rejects an unknown version or type, a truncated body and trailing
+ * bytes.
+ *
+ * Ownership: a cmd owns its strings and arrays (malloc'd); cmd_free releases
+ * them.  A cmd filled by hand must use malloc'd memory too (ts_strdup).
+ */
+#ifndef TS_META_COMMAND_H
+#define TS_META_COMMAND_H
+
+#include <stdint.h>
+#include "common/util.h"
+#include "metadata/namespace.h"
+
+#define CMD_VERSION 1
+
+enum cmd_type {
+    CMD_MKDIR = 1,
+    CMD_CREATE = 2,
+    CMD_UNLINK = 3,
+    CMD_RMDIR = 4,
+    CMD_RENAME = 5,
+    CMD_SYMLINK = 6,
+    CMD_LINK = 7,
+    CMD_SETATTR = 8,
+    CMD_COMMIT = 9,
+    CMD_REGISTER_SERVER = 10,
+    CMD_TYPE_END_
+};
+
+typedef struct cmd {
+    uint8_t type;           /* enum cmd_type */
+    int64_t now_ns;         /* the leader's clock when the request arrived */
+    union {
+        struct { uint64_t parent; char *name; uint32_t mode, uid, gid; } mkdir;
+        struct { uint64_t parent; char *name; uint32_t mode, uid, gid, flags; } create;
+        struct { uint64_t parent; char *name; } unlink;     /* also CMD_RMDIR */
+        struct {
+            uint64_t parent; char *name;
+            uint64_t new_parent; char *new_name;
+            uint32_t flags;
+        } rename;
+        struct { uint64_t parent; char *name; char *target; uint32_t uid, gid; } symlink;
+        struct { uint64_t ino; uint64_t new_parent; char *new_name; } link;
+        struct { uint64_t ino; ns_setattr_args a; } setattr;
+        struct {
+            uint64_t ino, offset, length;
+            ts_extent *extents; uint32_t n_extents;
+            ns_chunk_info *chunks; uint32_t n_chunks;
+            uint8_t has_size; uint64_t size;
+            uint8_t has_mtime; int64_t mtime_ns;
+        } commit;
+        struct { char *id, *address, *zone; double weight; } server;
+    } u;
+} cmd;
+
+/* What applying a command produced (for the reply). */
+typedef struct cmd_result {
+    ts_attr attr;           /* the affected inode (mkdir/create/symlink/link/setattr/commit) */
+    int created;            /* CMD_CREATE: 1 when a new file was made */
+} cmd_result;
+
+/* "mkdir", "commit", ...; "unknown" otherwise. */
+const char *cmd_type_name(int type);
+
+/* Releases what c owns and zeroes it. */
+void cmd_free(cmd *c);
+
+/* Appends the encoding of c to b. */
+void cmd_encode(const cmd *c, ts_buf *b);
+/* Decodes exactly len bytes into *c (owned by the caller afterwards; free
+ * with cmd_free).  TS_ECORRUPT naming what was wrong; *c is then empty. */
+int cmd_decode(const void *p, size_t len, cmd *c, ts_error *err);
+
+/* Applies c to the namespace.  0 with *res filled, or the namespace's error
+ * (TS_ENOENT, TS_EEXIST, ...) with the state unchanged. */
+int cmd_apply(ns_state *ns, const cmd *c, cmd_result *res, ts_error *err);
+
+#endif

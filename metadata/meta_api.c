@@ -1,0 +1,479 @@
+/*
+ * Metadata HTTP API: request dispatch and the namespace calls (/v1/ns/...).
+ * Mutations become commands submitted to the store (durable before the
+ * answer); reads run under the store's read lock.  See meta_api.h.
+ */
+#include "metadata/meta_api_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include "common/log.h"
+#include "common/util.h"
+
+#define READDIR_DEFAULT_LIMIT 1000
+#define READDIR_MAX_LIMIT 10000
+
+/* ---- helpers shared with meta_cluster_api.c ---- */
+
+void api_set(json_t *obj, const char *key, json_t *v)
+{
+    if (!v || json_object_set_new(obj, key, v) != 0)
+        ts_die("out of memory building JSON field '%s'", key);
+}
+
+int api_reply(ts_http_response *resp, json_t *obj)
+{
+    char *text = ts_json_dump(obj);
+    json_decref(obj);
+    ts_http_respond(resp, 200, "application/json", text, strlen(text));
+    return 0;
+}
+
+int api_fail(ts_http_response *resp, const ts_error *e)
+{
+    ts_http_respond_ts_error(resp, e);
+    return e->code ? e->code : TS_EIO;
+}
+
+int api_u32(const json_t *o, const char *key, uint32_t *out, ts_error *err)
+{
+    uint64_t v;
+    int rc = ts_json_u64(o, key, &v, err);
+    if (rc)
+        return rc;
+    if (v > UINT32_MAX)
+        return ts_fail(err, TS_EINVAL, "field '%s': %llu is out of range", key,
+                       (unsigned long long)v);
+    *out = (uint32_t)v;
+    return 0;
+}
+
+int api_bool_opt(const json_t *o, const char *key, int *out, ts_error *err)
+{
+    const json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_boolean(v))
+        return ts_fail(err, TS_EINVAL, "field '%s': expected a boolean", key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+static json_t *attr_reply(const ts_attr *a)
+{
+    json_t *o = json_object();
+    if (!o)
+        ts_die("out of memory building a reply");
+    api_set(o, "attr", ts_attr_to_json(a));
+    return o;
+}
+
+static json_t *empty_reply(void)
+{
+    json_t *o = json_object();
+    if (!o)
+        ts_die("out of memory building a reply");
+    return o;
+}
+
+/* Submits c; answers attr (want_attr) or {} on success, the error otherwise.
+ * Frees c. */
+static int submit(meta_api *api, cmd *c, int want_attr, ts_http_response *resp)
+{
+    ts_error e = {0};
+    cmd_result res;
+    int rc = store_submit(api->st, c, &res, &e);
+    cmd_free(c);
+    if (rc)
+        return api_fail(resp, &e);
+    return api_reply(resp, want_attr ? attr_reply(&res.attr) : empty_reply());
+}
+
+/* ---- reads ---- */
+
+static int h_resolve(meta_api *api, const json_t *b, ts_http_response *resp)
+{
+    ts_error e = {0};
+    const char *path;
+    ts_attr a;
+    if (ts_json_str(b, "path", &path, &e) != 0)
+        return api_fail(resp, &e);
+    const ns_state *ns = store_read_lock(api->st);
+    int rc = ns_resolve(ns, path, &a, &e);
+    store_read_unlock(api->st);
+    if (rc)
+        return api_fail(resp, &e);
+    return api_reply(resp, attr_reply(&a));
+}
+
+static int h_lookup(meta_api *api, const json_t *b, ts_http_response *resp)
+{
+    ts_error e = {0};
+    uint64_t parent;
+    const char *name;
+    ts_attr a;
+    if (ts_json_u64(b, "parent", &parent, &e) != 0 || ts_json_str(b, "name", &name, &e) != 0)
+        return api_fail(resp, &e);
+    const ns_state *ns = store_read_lock(api->st);
+    int rc = ns_lookup(ns, parent, name, &a, &e);
+    store_read_unlock(api->st);
+    if (rc)
+        return api_fail(resp, &e);
+    return api_reply(resp, attr_reply(&a));
+}
+
+static int h_getattr(meta_api *api, const json_t *b, ts_http_response *resp)
+{
+    ts_error e = {0};
+    uint64_t ino;
+    ts_attr a;
+    if (ts_json_u64(b, "ino", &ino, &e) != 0)
+        return api_fail(resp, &e);
+    const ns_state *ns = store_read_lock(api->st);
+    int rc = ns_getattr(ns, ino, &a, &e);
+    store_read_unlock(api->st);
+    if (rc)
+        return api_fail(resp, &e);
+    return api_reply(resp, attr_reply(&a));
+}
+
+static int h_readlink(meta_api *api, const json_t *b, ts_http_response *resp)
+{
+    ts_error e = {0};
+    uint64_t ino;
+    const char *target;
+    if (ts_json_u64(b, "ino", &ino, &e) != 0)
+        return api_fail(resp, &e);
+    const ns_state *ns = store_read_lock(api->st);
+    int rc = ns_readlink(ns, ino, &target, &e);
+    json_t *o = NULL;
+    if (rc == 0) {
+        o = empty_reply();
+        api_set(o, "target", json_string(target));
+    }
+    store_read_unlock(api->st);
+    if (rc)
+        return api_fail(resp, &e);
+    return api_reply(resp, o);
+}
+
+static int readdir_add(void *arg, const char *name, const ts_attr *attr)
+{
+    json_t *entry = json_object();
+    if (!entry)
+        ts_die("out of memory building readdir reply");
+    json_t *s = json_string(name);
+    if (!s) {
+        /* Not valid UTF-8: JSON cannot carry it.  Skip rather than fail the
+         * whole listing; such names cannot be created through this API. */
+        json_decref(entry);
+        return 0;
+    }
+    api_set(entry, "name", s);
+    api_set(entry, "attr", ts_attr_to_json(attr));
+    if (json_array_append_new(arg, entry) != 0)
+        ts_die("out of memory building readdir reply");
+    return 0;
+}
+
+static int h_readdir(meta_api *api, const json_t *b, ts_http_response *resp)
+{
+    ts_error e = {0};
+    uint64_t ino, limit = READDIR_DEFAULT_LIMIT;
+    const char *after = NULL;
+    int present;
+    if (ts_json_u64(b, "ino", &ino, &e) != 0 ||
+        ts_json_u64_opt(b, "limit", &limit, &present, &e) != 0)
+        return api_fail(resp, &e);
+    const json_t *ja = json_object_get(b, "after");
+    if (ja && !json_is_null(ja)) {
+        if (!json_is_string(ja)) {
+            ts_fail(&e, TS_EINVAL, "field 'after': expected a string or null");
+            return api_fail(resp, &e);
+        }
+        after = json_string_value(ja);
+    }
+    if (limit == 0) {
+        ts_fail(&e, TS_EINVAL, "field 'limit': must be positive");
+        return api_fail(resp, &e);
+    }
+    if (limit > READDIR_MAX_LIMIT)
+        limit = READDIR_MAX_LIMIT;
+    json_t *entries = json_array();
+    int more = 0;
+    const ns_state *ns = store_read_lock(api->st);
+    int rc = ns_readdir(ns, ino, after, (uint32_t)limit, readdir_add, entries, &more, &e);
+    store_read_unlock(api->st);
+    if (rc) {
+        json_decref(entries);
+        return api_fail(resp, &e);
+    }
+    json_t *o = empty_reply();
+    api_set(o, "entries", entries);
+    api_set(o, "more", json_boolean(more));
+    return api_reply(resp, o);
+}
+
+/* ---- mutations ---- */
+
+static int h_setattr(meta_api *api, const json_t *b, ts_http_response *resp)
+{
+    ts_error e = {0};
+    cmd c = { .type = CMD_SETATTR };
+    ns_setattr_args *a = &c.u.setattr.a;
+    uint64_t v;
+    int present;
+    if (ts_json_u64(b, "ino", &c.u.setattr.ino, &e) != 0)
+        return api_fail(resp, &e);
+    static const struct { const char *key; uint32_t bit; } u32s[] = {
+        { "mode", NS_SETATTR_MODE }, { "uid", NS_SETATTR_UID }, { "gid", NS_SETATTR_GID },
+    };
+    for (size_t i = 0; i < TS_ARRAY_LEN(u32s); i++) {
+        if (ts_json_u64_opt(b, u32s[i].key, &v, &present, &e) != 0)
+            return api_fail(resp, &e);
+        if (!present)
+            continue;
+        if (v > UINT32_MAX) {
+            ts_fail(&e, TS_EINVAL, "field '%s': out of range", u32s[i].key);
+            return api_fail(resp, &e);
+        }
+        a->valid |= u32s[i].bit;
+        if (u32s[i].bit == NS_SETATTR_MODE)
+            a->mode = (uint32_t)v;
+        else if (u32s[i].bit == NS_SETATTR_UID)
+            a->uid = (uint32_t)v;
+        else
+            a->gid = (uint32_t)v;
+    }
+    if (ts_json_u64_opt(b, "size", &a->size, &present, &e) != 0)
+        return api_fail(resp, &e);
+    a->valid |= present ? NS_SETATTR_SIZE : 0;
+    if (ts_json_i64_opt(b, "atime", &a->atime_ns, &present, &e) != 0)
+        return api_fail(resp, &e);
+    a->valid |= present ? NS_SETATTR_ATIME : 0;
+    if (ts_json_i64_opt(b, "mtime", &a->mtime_ns, &present, &e) != 0)
+        return api_fail(resp, &e);
+    a->valid |= present ? NS_SETATTR_MTIME : 0;
+    return submit(api, &c, 1, resp);
+}
+
+static int h_mkdir(meta_api *api, const json_t *b, ts_http_response *resp)
+{
+    ts_error e = {0};
+    cmd c = { .type = CMD_MKDIR };
+    const char *name;
+    if (ts_json_u64(b, "parent", &c.u.mkdir.parent, &e) != 0 ||
+        ts_json_str(b, "name", &name, &e) != 0 || api_u32(b, "mode", &c.u.mkdir.mode, &e) != 0 ||
+        api_u32(b, "uid", &c.u.mkdir.uid, &e) != 0 || api_u32(b, "gid", &c.u.mkdir.gid, &e) != 0)
+        return api_fail(resp, &e);
+    c.u.mkdir.name = ts_strdup(name);
+    return submit(api, &c, 1, resp);
+}
+
+static int h_create(meta_api *api, const json_t *b, ts_http_response *resp)
+{
+    ts_error e = {0};
+    cmd c = { .type = CMD_CREATE };
+    const char *name;
+    int excl = 0, trunc = 0;
+    if (ts_json_u64(b, "parent", &c.u.create.parent, &e) != 0 ||
+        ts_json_str(b, "name", &name, &e) != 0 ||
+        api_u32(b, "mode", &c.u.create.mode, &e) != 0 ||
+        api_u32(b, "uid", &c.u.create.uid, &e) != 0 ||
+        api_u32(b, "gid", &c.u.create.gid, &e) != 0 ||
+        api_bool_opt(b, "exclusive", &excl, &e) != 0 ||
+        api_bool_opt(b, "truncate", &trunc, &e) != 0)
+        return api_fail(resp, &e);
+    c.u.create.name = ts_strdup(name);
+    c.u.create.flags = (excl ? NS_CREATE_EXCL : 0) | (trunc ? NS_CREATE_TRUNC : 0);
+    cmd_result res;
+    int rc = store_submit(api->st, &c, &res, &e);
+    cmd_free(&c);
+    if (rc)
+        return api_fail(resp, &e);
+    json_t *o = attr_reply(&res.attr);
+    api_set(o, "created", json_boolean(res.created));
+    return api_reply(resp, o);
+}
+
+static int remove_entry(meta_api *api, const json_t *b, int type, ts_http_response *resp)
+{
+    ts_error e = {0};
+    cmd c = { .type = (uint8_t)type };
+    const char *name;
+    if (ts_json_u64(b, "parent", &c.u.unlink.parent, &e) != 0 ||
+        ts_json_str(b, "name", &name, &e) != 0)
+        return api_fail(resp, &e);
+    c.u.unlink.name = ts_strdup(name);
+    return submit(api, &c, 0, resp);
+}
+
+static int h_unlink(meta_api *api, const json_t *b, ts_http_response *resp)
+{
+    return remove_entry(api, b, CMD_UNLINK, resp);
+}
+
+static int h_rmdir(meta_api *api, const json_t *b, ts_http_response *resp)
+{
+    return remove_entry(api, b, CMD_RMDIR, resp);
+}
+
+static int h_rename(meta_api *api, const json_t *b, ts_http_response *resp)
+{
+    ts_error e = {0};
+    cmd c = { .type = CMD_RENAME };
+    const char *name, *new_name;
+    uint64_t flags = 0;
+    int present;
+    if (ts_json_u64(b, "parent", &c.u.rename.parent, &e) != 0 ||
+        ts_json_str(b, "name", &name, &e) != 0 ||
+        ts_json_u64(b, "new_parent", &c.u.rename.new_parent, &e) != 0 ||
+        ts_json_str(b, "new_name", &new_name, &e) != 0 ||
+        ts_json_u64_opt(b, "flags", &flags, &present, &e) != 0)
+        return api_fail(resp, &e);
+    if (flags > 3) {
+        ts_fail(&e, TS_EINVAL, "field 'flags': %llu is not 0, 1 or 2", (unsigned long long)flags);
+        return api_fail(resp, &e);
+    }
+    c.u.rename.flags = (uint32_t)flags;
+    c.u.rename.name = ts_strdup(name);
+    c.u.rename.new_name = ts_strdup(new_name);
+    return submit(api, &c, 0, resp);
+}
+
+static int h_symlink(meta_api *api, const json_t *b, ts_http_response *resp)
+{
+    ts_error e = {0};
+    cmd c = { .type = CMD_SYMLINK };
+    const char *name, *target;
+    if (ts_json_u64(b, "parent", &c.u.symlink.parent, &e) != 0 ||
+        ts_json_str(b, "name", &name, &e) != 0 || ts_json_str(b, "target", &target, &e) != 0 ||
+        api_u32(b, "uid", &c.u.symlink.uid, &e) != 0 ||
+        api_u32(b, "gid", &c.u.symlink.gid, &e) != 0)
+        return api_fail(resp, &e);
+    c.u.symlink.name = ts_strdup(name);
+    c.u.symlink.target = ts_strdup(target);
+    return submit(api, &c, 1, resp);
+}
+
+static int h_link(meta_api *api, const json_t *b, ts_http_response *resp)
+{
+    ts_error e = {0};
+    cmd c = { .type = CMD_LINK };
+    const char *name;
+    if (ts_json_u64(b, "ino", &c.u.link.ino, &e) != 0 ||
+        ts_json_u64(b, "new_parent", &c.u.link.new_parent, &e) != 0 ||
+        ts_json_str(b, "new_name", &name, &e) != 0)
+        return api_fail(resp, &e);
+    c.u.link.new_name = ts_strdup(name);
+    return submit(api, &c, 1, resp);
+}
+
+/* ---- dispatch ---- */
+
+typedef int (*post_handler)(meta_api *api, const json_t *body, ts_http_response *resp);
+
+static const struct {
+    const char *path;
+    post_handler fn;
+} post_routes[] = {
+    { "/v1/ns/resolve", h_resolve },   { "/v1/ns/lookup", h_lookup },
+    { "/v1/ns/getattr", h_getattr },   { "/v1/ns/setattr", h_setattr },
+    { "/v1/ns/mkdir", h_mkdir },       { "/v1/ns/create", h_create },
+    { "/v1/ns/unlink", h_unlink },     { "/v1/ns/rmdir", h_rmdir },
+    { "/v1/ns/rename", h_rename },     { "/v1/ns/readdir", h_readdir },
+    { "/v1/ns/symlink", h_symlink },   { "/v1/ns/readlink", h_readlink },
+    { "/v1/ns/link", h_link },         { "/v1/file/layout", api_layout },
+    { "/v1/file/commit", api_commit }, { "/v1/chunkserver/heartbeat", api_heartbeat },
+};
+
+void meta_api_handle(void *app, const ts_http_request *req, ts_http_response *resp)
+{
+    meta_api *api = app;
+    ts_error e = {0};
+    atomic_fetch_add(&api->requests, 1);
+    if (strcmp(req->method, "GET") == 0) {
+        if (strcmp(req->path, "/health") == 0)
+            ts_http_respond_json(resp, 200, "{\"ok\":true,\"role\":\"meta\"}");
+        else if (strcmp(req->path, "/metrics") == 0)
+            api_metrics(api, resp);
+        else if (strcmp(req->path, "/v1/cluster/servers") == 0)
+            api_cluster_servers(api, resp);
+        else if (strcmp(req->path, "/v1/cluster/status") == 0)
+            api_cluster_status(api, resp);
+        else
+            goto post_routes;   /* a POST endpoint asked with GET: say so below */
+        goto count_errors;
+    }
+post_routes:
+    for (size_t i = 0; i < TS_ARRAY_LEN(post_routes); i++) {
+        if (strcmp(req->path, post_routes[i].path) != 0)
+            continue;
+        if (strcmp(req->method, "POST") != 0) {
+            ts_http_respond_error(resp, TS_EINVAL, "%s needs POST, not %s", req->path,
+                                  req->method);
+            goto count_errors;
+        }
+        json_t *body = NULL;
+        if (ts_json_parse_object(req->body, req->body_len, &body, &e) != 0) {
+            ts_error_prefix(&e, "%s", req->path);
+            api_fail(resp, &e);
+            goto count_errors;
+        }
+        post_routes[i].fn(api, body, resp);
+        json_decref(body);
+        goto count_errors;
+    }
+    ts_http_respond_error(resp, TS_ENOENT, "no such endpoint: %s %s", req->method, req->path);
+count_errors:
+    if (resp->status >= 400)
+        atomic_fetch_add(&api->request_errors, 1);
+}
+
+/* ---- lifecycle ---- */
+
+meta_api *meta_api_new(store *st, cluster *cl)
+{
+    meta_api *api = ts_calloc(1, sizeof(*api));
+    api->st = st;
+    api->cl = cl;
+    atomic_init(&api->requests, 0);
+    atomic_init(&api->request_errors, 0);
+    return api;
+}
+
+int meta_api_listen(meta_api *api, const char *bind_addr, int port, unsigned threads,
+                    ts_error *err)
+{
+    ts_http_server_opts o = {
+        .bind_addr = bind_addr,
+        .port = port,
+        .threading = TS_HTTP_THREAD_POOL,
+        .pool_threads = threads,
+        .max_body = 16u << 20,
+        .app = api,
+        .handle = meta_api_handle,
+    };
+    return ts_http_server_start(&o, &api->http, err);
+}
+
+int meta_api_port(const meta_api *api)
+{
+    return api->http ? ts_http_server_port(api->http) : 0;
+}
+
+void meta_api_stop(meta_api *api)
+{
+    if (api->http) {
+        ts_http_server_stop(api->http);
+        api->http = NULL;
+    }
+}
+
+void meta_api_free(meta_api *api)
+{
+    if (!api)
+        return;
+    meta_api_stop(api);
+    free(api);
+}

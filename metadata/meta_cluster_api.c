@@ -1,0 +1,423 @@
+/*
+ * Metadata HTTP API, second half: file layout and commit (/v1/file/...),
+ * chunkserver heartbeats, cluster views (/v1/cluster/...) and /metrics.
+ * These are the calls that join durable state (namespace, membership) with
+ * soft state (liveness and replica locations in cluster.c).
+ *
+ * Lock order everywhere: store read lock, then the cluster's mutex (taken
+ * inside cluster_* calls).  A command is never submitted while the read
+ * lock is held.
+ */
+#include "metadata/meta_api_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "common/log.h"
+#include "common/util.h"
+
+#define MAX_LIST 1000000        /* entries in one request's arrays */
+
+static int ns_knows_chunk(void *arg, const ts_chunk_id *id)
+{
+    return ns_chunk_lookup(arg, id, NULL, NULL, NULL) == 0;
+}
+
+/* Parses an optional array of chunk ids (hex strings) at key. */
+static int parse_id_array(const json_t *b, const char *key, ts_chunk_id **out, size_t *n,
+                          int *present, ts_error *err)
+{
+    const json_t *a = json_object_get(b, key);
+    *out = NULL;
+    *n = 0;
+    *present = 0;
+    if (!a || json_is_null(a))
+        return 0;
+    if (!json_is_array(a))
+        return ts_fail(err, TS_EINVAL, "field '%s': expected an array of chunk ids", key);
+    size_t len = json_array_size(a);
+    if (len > MAX_LIST)
+        return ts_fail(err, TS_EINVAL, "field '%s': more than %d entries", key, MAX_LIST);
+    ts_chunk_id *ids = ts_malloc((len ? len : 1) * sizeof(ts_chunk_id));
+    for (size_t i = 0; i < len; i++) {
+        const json_t *s = json_array_get(a, i);
+        if (!json_is_string(s) || ts_chunk_id_from_hex(json_string_value(s), &ids[i]) != 0) {
+            free(ids);
+            return ts_fail(err, TS_EINVAL, "field '%s[%zu]': expected a chunk id of 32 hex "
+                           "digits", key, i);
+        }
+    }
+    *out = ids;
+    *n = len;
+    *present = 1;
+    return 0;
+}
+
+/* ---- layout ---- */
+
+int api_layout(meta_api *api, const json_t *b, ts_http_response *resp)
+{
+    ts_error e = {0};
+    uint64_t ino;
+    ts_attr a;
+    const ts_extent *x;
+    size_t n;
+    if (ts_json_u64(b, "ino", &ino, &e) != 0)
+        return api_fail(resp, &e);
+    int64_t now = ts_mono_ms();
+    const ns_state *ns = store_read_lock(api->st);
+    int rc = ns_getattr(ns, ino, &a, &e);
+    if (rc == 0)
+        rc = ns_file_extents(ns, ino, &x, &n, &e);
+    if (rc) {
+        store_read_unlock(api->st);
+        return api_fail(resp, &e);
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char ids[16][CLUSTER_ID_MAX + 1];
+        json_t *ej = ts_extent_to_json(&x[i]);
+        uint64_t clen = 0;
+        ns_chunk_lookup(ns, &x[i].chunk, &clen, NULL, NULL);    /* N6: always known */
+        api_set(ej, "chunk_length", json_integer((json_int_t)clen));
+        size_t nr = cluster_replicas(api->cl, &x[i].chunk, now, ids, TS_ARRAY_LEN(ids));
+        json_t *rj = json_array();
+        for (size_t k = 0; k < nr; k++)
+            json_array_append_new(rj, json_string(ids[k]));
+        api_set(ej, "replicas", rj);
+        if (json_array_append_new(arr, ej) != 0)
+            ts_die("out of memory building layout of %llu", (unsigned long long)ino);
+    }
+    store_read_unlock(api->st);
+    json_t *o = json_object();
+    api_set(o, "attr", ts_attr_to_json(&a));
+    api_set(o, "extents", arr);
+    return api_reply(resp, o);
+}
+
+/* ---- commit ---- */
+
+static int parse_extent(const json_t *j, size_t i, ts_extent *x, ts_error *err)
+{
+    if (!json_is_object(j))
+        return ts_fail(err, TS_EINVAL, "field 'extents[%zu]': expected an object", i);
+    if (ts_json_u64(j, "file_offset", &x->file_offset, err) != 0 ||
+        ts_json_u64(j, "length", &x->length, err) != 0 ||
+        ts_json_chunk_id(j, "chunk", &x->chunk, err) != 0 ||
+        ts_json_u64(j, "chunk_offset", &x->chunk_offset, err) != 0) {
+        ts_error_prefix(err, "extents[%zu]", i);
+        return TS_EINVAL;
+    }
+    return 0;
+}
+
+static int parse_chunk(const json_t *j, size_t i, ns_chunk_info *ci, ts_error *err)
+{
+    const char *sha;
+    if (!json_is_object(j))
+        return ts_fail(err, TS_EINVAL, "field 'chunks[%zu]': expected an object", i);
+    if (ts_json_chunk_id(j, "id", &ci->id, err) != 0 ||
+        ts_json_u64(j, "length", &ci->length, err) != 0 || ts_json_str(j, "sha256", &sha, err) != 0) {
+        ts_error_prefix(err, "chunks[%zu]", i);
+        return TS_EINVAL;
+    }
+    if (strlen(sha) != 2 * TS_SHA256_LEN || ts_hex_decode(sha, ci->sha256, TS_SHA256_LEN) != 0)
+        return ts_fail(err, TS_EINVAL, "chunks[%zu]: field 'sha256': expected 64 hex digits", i);
+    const json_t *r = json_object_get(j, "replicas");
+    if (r && !json_is_null(r)) {
+        if (!json_is_array(r))
+            return ts_fail(err, TS_EINVAL, "chunks[%zu]: field 'replicas': expected an array", i);
+        for (size_t k = 0; k < json_array_size(r); k++)
+            if (!json_is_string(json_array_get(r, k)) ||
+                strlen(json_string_value(json_array_get(r, k))) > CLUSTER_ID_MAX)
+                return ts_fail(err, TS_EINVAL, "chunks[%zu]: field 'replicas[%zu]': expected a "
+                               "server id", i, k);
+    }
+    return 0;
+}
+
+int api_commit(meta_api *api, const json_t *b, ts_http_response *resp)
+{
+    ts_error e = {0};
+    cmd c = { .type = CMD_COMMIT };
+    int present = 0, rc;
+    if (ts_json_u64(b, "ino", &c.u.commit.ino, &e) != 0 ||
+        ts_json_u64(b, "offset", &c.u.commit.offset, &e) != 0 ||
+        ts_json_u64(b, "length", &c.u.commit.length, &e) != 0 ||
+        ts_json_u64_opt(b, "size", &c.u.commit.size, &present, &e) != 0)
+        return api_fail(resp, &e);
+    c.u.commit.has_size = (uint8_t)present;
+    if (ts_json_i64_opt(b, "mtime", &c.u.commit.mtime_ns, &present, &e) != 0)
+        return api_fail(resp, &e);
+    c.u.commit.has_mtime = (uint8_t)present;
+    const json_t *xs = json_object_get(b, "extents");
+    const json_t *cs = json_object_get(b, "chunks");
+    if (!json_is_array(xs) || json_array_size(xs) > MAX_LIST) {
+        ts_fail(&e, TS_EINVAL, "field 'extents': %s", xs ? "expected an array" : "missing");
+        return api_fail(resp, &e);
+    }
+    if (cs && !json_is_null(cs) && (!json_is_array(cs) || json_array_size(cs) > MAX_LIST)) {
+        ts_fail(&e, TS_EINVAL, "field 'chunks': expected an array");
+        return api_fail(resp, &e);
+    }
+    size_t nx = json_array_size(xs), nc = cs ? json_array_size(cs) : 0;
+    c.u.commit.extents = nx ? ts_calloc(nx, sizeof(ts_extent)) : NULL;
+    c.u.commit.chunks = nc ? ts_calloc(nc, sizeof(ns_chunk_info)) : NULL;
+    c.u.commit.n_extents = (uint32_t)nx;
+    c.u.commit.n_chunks = (uint32_t)nc;
+    for (size_t i = 0; i < nx; i++)
+        if ((rc = parse_extent(json_array_get(xs, i), i, &c.u.commit.extents[i], &e)) != 0)
+            goto free_cmd;
+    for (size_t i = 0; i < nc; i++)
+        if ((rc = parse_chunk(json_array_get(cs, i), i, &c.u.commit.chunks[i], &e)) != 0)
+            goto free_cmd;
+    cmd_result res;
+    if ((rc = store_submit(api->st, &c, &res, &e)) != 0)
+        goto free_cmd;
+    /* Durable: record where the writer put the chunks (soft state). */
+    for (size_t i = 0; i < nc; i++) {
+        const json_t *r = json_object_get(json_array_get(cs, i), "replicas");
+        for (size_t k = 0; r && k < json_array_size(r); k++)
+            cluster_add_replica(api->cl, &c.u.commit.chunks[i].id,
+                                json_string_value(json_array_get(r, k)));
+    }
+    cmd_free(&c);
+    json_t *o = json_object();
+    api_set(o, "attr", ts_attr_to_json(&res.attr));
+    return api_reply(resp, o);
+free_cmd:
+    cmd_free(&c);
+    return api_fail(resp, &e);
+}
+
+/* ---- heartbeat ---- */
+
+int api_heartbeat(meta_api *api, const json_t *b, ts_http_response *resp)
+{
+    ts_error e = {0};
+    const char *id, *address, *zone = "";
+    double weight = 1.0;
+    cluster_heartbeat hb = {0};
+    ts_chunk_id *full = NULL, *added = NULL;
+    int rc;
+    if (ts_json_str(b, "id", &id, &e) != 0 || ts_json_str(b, "address", &address, &e) != 0 ||
+        ts_json_u64(b, "capacity", &hb.capacity, &e) != 0 ||
+        ts_json_u64(b, "used", &hb.used, &e) != 0 ||
+        ts_json_u64(b, "chunk_count", &hb.chunk_count, &e) != 0)
+        return api_fail(resp, &e);
+    const json_t *z = json_object_get(b, "zone");
+    if (z && !json_is_null(z)) {
+        if (!json_is_string(z)) {
+            ts_fail(&e, TS_EINVAL, "field 'zone': expected a string");
+            return api_fail(resp, &e);
+        }
+        zone = json_string_value(z);
+    }
+    const json_t *w = json_object_get(b, "weight");
+    if (w && !json_is_null(w)) {
+        if (!json_is_number(w) || !(json_number_value(w) > 0)) {
+            ts_fail(&e, TS_EINVAL, "field 'weight': expected a positive number");
+            return api_fail(resp, &e);
+        }
+        weight = json_number_value(w);
+    }
+    if (!*id || strlen(id) > CLUSTER_ID_MAX) {
+        ts_fail(&e, TS_EINVAL, "field 'id': expected 1..%d bytes", CLUSTER_ID_MAX);
+        return api_fail(resp, &e);
+    }
+    if ((rc = parse_id_array(b, "full_report", &full, &hb.n_full_report, &hb.has_full_report,
+                             &e)) != 0)
+        return api_fail(resp, &e);
+    int dummy;
+    if ((rc = parse_id_array(b, "added", &added, &hb.n_added, &dummy, &e)) != 0)
+        goto free_full;
+    hb.id = id;
+    hb.full_report = full;
+    hb.added = added;
+
+    /* Membership is durable: a new server, or a changed address/zone/weight,
+     * goes through a REGISTER_SERVER command. */
+    const ns_state *ns = store_read_lock(api->st);
+    const ns_server *known = ns_server_find(ns, id);
+    int need_register = !known || strcmp(known->address, address) != 0 ||
+                        strcmp(known->zone, zone) != 0 || known->weight != weight;
+    store_read_unlock(api->st);
+    if (need_register) {
+        cmd c = { .type = CMD_REGISTER_SERVER };
+        cmd_result res;
+        c.u.server.id = ts_strdup(id);
+        c.u.server.address = ts_strdup(address);
+        c.u.server.zone = ts_strdup(zone);
+        c.u.server.weight = weight;
+        rc = store_submit(api->st, &c, &res, &e);
+        cmd_free(&c);
+        if (rc)
+            goto free_added;
+        TS_INFO("registered chunkserver %s at %s (zone '%s', weight %g)", id, address, zone,
+                weight);
+    }
+    ns = store_read_lock(api->st);
+    int needed = cluster_on_heartbeat(api->cl, &hb, ts_mono_ms(), ns_knows_chunk, (void *)ns);
+    store_read_unlock(api->st);
+    free(full);
+    free(added);
+    json_t *o = json_object();
+    api_set(o, "report_needed", json_boolean(needed));
+    return api_reply(resp, o);
+free_added:
+    free(added);
+free_full:
+    free(full);
+    return api_fail(resp, &e);
+}
+
+/* ---- cluster views ---- */
+
+static json_t *server_json(const ns_server *s, const cluster_server_info *info, int detailed)
+{
+    json_t *o = json_object();
+    api_set(o, "id", json_string(s->id));
+    api_set(o, "address", json_string(s->address));
+    api_set(o, "zone", json_string(s->zone));
+    if (s->weight == (double)(json_int_t)s->weight)
+        api_set(o, "weight", json_integer((json_int_t)s->weight));
+    else
+        api_set(o, "weight", json_real(s->weight));
+    api_set(o, "state", json_string(info->up ? "up" : "down"));
+    if (detailed) {
+        api_set(o, "capacity", json_integer((json_int_t)info->capacity));
+        api_set(o, "used", json_integer((json_int_t)info->used));
+        api_set(o, "chunks", json_integer((json_int_t)info->chunk_count));
+        api_set(o, "last_heartbeat_ms_ago", json_integer(info->last_heartbeat_ms_ago));
+    }
+    return o;
+}
+
+static json_t *servers_array(meta_api *api, const ns_state *ns, int64_t now, int detailed)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < ns_server_count(ns); i++) {
+        const ns_server *s = ns_server_at(ns, i);
+        cluster_server_info info;
+        cluster_server(api->cl, s->id, now, &info);
+        if (json_array_append_new(arr, server_json(s, &info, detailed)) != 0)
+            ts_die("out of memory building the server list");
+    }
+    return arr;
+}
+
+void api_cluster_servers(meta_api *api, ts_http_response *resp)
+{
+    int64_t now = ts_mono_ms();
+    const ns_state *ns = store_read_lock(api->st);
+    json_t *arr = servers_array(api, ns, now, 0);
+    store_read_unlock(api->st);
+    json_t *o = json_object();
+    api_set(o, "servers", arr);
+    api_reply(resp, o);
+}
+
+struct under_rep {
+    cluster *cl;
+    int64_t now;
+    uint64_t count;
+};
+
+static int count_under(void *arg, const ts_chunk_id *id)
+{
+    struct under_rep *u = arg;
+    if (cluster_live_replicas(u->cl, id, u->now) < CLUSTER_REPLICATION)
+        u->count++;
+    return 0;
+}
+
+void api_cluster_status(meta_api *api, ts_http_response *resp)
+{
+    int64_t now = ts_mono_ms();
+    ns_stats st;
+    struct under_rep u = { api->cl, now, 0 };
+    const ns_state *ns = store_read_lock(api->st);
+    json_t *arr = servers_array(api, ns, now, 1);
+    ns_get_stats(ns, &st);
+    /* Walks every chunk: O(chunks) per status call, fine for an admin view. */
+    ns_chunk_foreach(ns, count_under, &u);
+    cluster_prune(api->cl, ns_knows_chunk, (void *)ns);
+    store_read_unlock(api->st);
+    json_t *o = json_object();
+    api_set(o, "servers", arr);
+    api_set(o, "chunks", json_integer((json_int_t)st.chunks));
+    api_set(o, "under_replicated", json_integer((json_int_t)u.count));
+    api_set(o, "files", json_integer((json_int_t)st.files));
+    api_set(o, "directories", json_integer((json_int_t)st.directories));
+    api_reply(resp, o);
+}
+
+/* ---- metrics ---- */
+
+static uint64_t resident_bytes(void)
+{
+    unsigned long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+void api_metrics(meta_api *api, ts_http_response *resp)
+{
+    ns_stats st;
+    store_stats ss;
+    int64_t now = ts_mono_ms();
+    uint64_t up = 0, servers;
+    const ns_state *ns = store_read_lock(api->st);
+    ns_get_stats(ns, &st);
+    servers = ns_server_count(ns);
+    for (size_t i = 0; i < servers; i++) {
+        cluster_server_info info;
+        cluster_server(api->cl, ns_server_at(ns, i)->id, now, &info);
+        up += info.up;
+    }
+    store_read_unlock(api->st);
+    store_get_stats(api->st, &ss);
+    ts_buf b = {0};
+#define GAUGE(name, help, v)                                                      \
+    ts_buf_printf(&b, "# HELP tessera_meta_" name " " help "\n# TYPE tessera_meta_" name \
+                  " gauge\ntessera_meta_" name " %llu\n", (unsigned long long)(v))
+#define COUNTER(name, help, v)                                                    \
+    ts_buf_printf(&b, "# HELP tessera_meta_" name " " help "\n# TYPE tessera_meta_" name \
+                  " counter\ntessera_meta_" name " %llu\n", (unsigned long long)(v))
+    GAUGE("files", "Regular files in the namespace.", st.files);
+    GAUGE("directories", "Directories in the namespace.", st.directories);
+    GAUGE("symlinks", "Symbolic links in the namespace.", st.symlinks);
+    GAUGE("chunks", "Chunks referenced by files.", st.chunks);
+    GAUGE("extents", "Extents of all files.", st.extents);
+    COUNTER("garbage_chunks_total", "Chunks whose reference count dropped to zero.",
+            st.garbage_chunks);
+    GAUGE("servers", "Registered chunkservers.", servers);
+    GAUGE("servers_up", "Chunkservers with a recent heartbeat.", up);
+    GAUGE("replica_locations", "Known (chunk, server) replica locations.",
+          cluster_location_count(api->cl));
+    GAUGE("log_index", "Last write-ahead log index applied.", ss.last_index);
+    GAUGE("snapshot_index", "Log index of the newest snapshot.", ss.snapshot_index);
+    COUNTER("snapshots_total", "Snapshots written by this process.", ss.snapshots_written);
+    COUNTER("wal_records_total", "Log records appended by this process.", ss.wal.records);
+    COUNTER("wal_replayed_total", "Log records replayed at start.", ss.wal.replayed);
+    COUNTER("wal_flushes_total", "Group-commit write+fsync rounds.", ss.wal.flushes);
+    COUNTER("wal_bytes_total", "Bytes written to the log.", ss.wal.bytes);
+    COUNTER("commands_ok_total", "Commands applied.", ss.commands_ok);
+    COUNTER("commands_failed_total", "Commands rejected by validation.", ss.commands_failed);
+    COUNTER("requests_total", "HTTP requests handled.", atomic_load(&api->requests));
+    COUNTER("request_errors_total", "HTTP requests answered with an error.",
+            atomic_load(&api->request_errors));
+    ts_buf_printf(&b, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+                  "# TYPE process_resident_memory_bytes gauge\n"
+                  "process_resident_memory_bytes %llu\n",
+                  (unsigned long long)resident_bytes());
+#undef GAUGE
+#undef COUNTER
+    ts_http_respond(resp, 200, "text/plain; version=0.0.4", b.data, b.len);
+}

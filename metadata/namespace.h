@@ -1,0 +1,196 @@
+/*
+ * The namespace: Tessera's deterministic metadata state machine.
+ *
+ * It holds every inode (directories with their entries, regular files with
+ * their extent lists, symlinks with their targets), the chunk table (length,
+ * SHA-256 and reference count of every chunk some extent points into) and
+ * the durable cluster membership.  It does no I/O, reads no clock and draws
+ * no random numbers: every time-dependent input (`now`, explicit times) is a
+ * parameter, inode numbers come from a counter inside the state.  Applying
+ * the same sequence of mutations to equal states gives equal states on every
+ * replica -- that is what lets the WAL (and later Raft) rebuild it.
+ *
+ * Error contract: every mutation validates first and returns 0 or a negative
+ * TS_E* code with a message; on error the state is unchanged.
+ *
+ * Memory: an empty file costs one inode allocation (72 bytes), one directory
+ * entry allocation (13 bytes + name) and one pointer slot in each of two
+ * ptab hash tables (see ptab.h); no per-element hash handles.
+ *
+ * Directory listings come in hash order (see ptab.h): stable, the same on
+ * every replica, and resumable after a name even if that name was removed.
+ *
+ * Not thread-safe: the caller (store.c) serializes mutations and lets reads
+ * share a read lock.
+ */
+#ifndef TS_META_NAMESPACE_H
+#define TS_META_NAMESPACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "common/proto.h"
+#include "common/util.h"
+
+typedef struct ns_state ns_state;
+
+/* A fresh namespace holding only the root directory (inode 1, mode 0755,
+ * owned by 0:0, times = now_ns).  Aborts on OOM. */
+ns_state *ns_new(int64_t now_ns);
+void ns_free(ns_state *ns);
+
+/* ---- Validation shared with the API layer ---- */
+
+/* 0, TS_EINVAL (empty, ".", "..", '/' inside) or TS_ENAMETOOLONG (> 255). */
+int ns_check_name(const char *name, ts_error *err);
+
+/* ---- Reads ---- */
+
+/* Absolute path, symlinks not followed; "//" and a trailing "/" are allowed,
+ * "." and ".." are interpreted.  TS_EINVAL (relative), TS_ENOENT, TS_ENOTDIR,
+ * TS_ENAMETOOLONG. */
+int ns_resolve(const ns_state *ns, const char *path, ts_attr *out, ts_error *err);
+int ns_lookup(const ns_state *ns, uint64_t parent, const char *name, ts_attr *out, ts_error *err);
+int ns_getattr(const ns_state *ns, uint64_t ino, ts_attr *out, ts_error *err);
+/* *target is borrowed: valid until the next mutation. */
+int ns_readlink(const ns_state *ns, uint64_t ino, const char **target, ts_error *err);
+
+/* Called for each entry in order; return nonzero to stop early (that entry
+ * is then not counted as listed). */
+typedef int (*ns_readdir_fn)(void *arg, const char *name, const ts_attr *attr);
+/* Lists up to limit entries of directory ino that sort after `after` (NULL:
+ * from the start; need not exist any more).  *more is set when entries
+ * remain.  TS_ENOENT, TS_ENOTDIR, TS_EINVAL (limit 0). */
+int ns_readdir(const ns_state *ns, uint64_t ino, const char *after, uint32_t limit,
+               ns_readdir_fn fn, void *arg, int *more, ts_error *err);
+
+/* Extents of a regular file, borrowed until the next mutation.  TS_ENOENT,
+ * TS_EISDIR / TS_EINVAL for other types. */
+int ns_file_extents(const ns_state *ns, uint64_t ino, const ts_extent **ext, size_t *n,
+                    ts_error *err);
+
+/* ---- Mutations (each is what one command applies) ---- */
+
+enum {
+    NS_SETATTR_MODE = 1 << 0,
+    NS_SETATTR_UID = 1 << 1,
+    NS_SETATTR_GID = 1 << 2,
+    NS_SETATTR_SIZE = 1 << 3,
+    NS_SETATTR_ATIME = 1 << 4,
+    NS_SETATTR_MTIME = 1 << 5,
+};
+typedef struct ns_setattr_args {
+    uint32_t valid;     /* NS_SETATTR_* bits */
+    uint32_t mode;      /* permission bits; the type bits are kept */
+    uint32_t uid, gid;
+    uint64_t size;      /* shrink trims extents; grow leaves a hole */
+    int64_t atime_ns, mtime_ns;
+} ns_setattr_args;
+
+int ns_setattr(ns_state *ns, uint64_t ino, const ns_setattr_args *a, int64_t now,
+               ts_attr *out, ts_error *err);
+int ns_mkdir(ns_state *ns, uint64_t parent, const char *name, uint32_t mode, uint32_t uid,
+             uint32_t gid, int64_t now, ts_attr *out, ts_error *err);
+
+enum { NS_CREATE_EXCL = 1, NS_CREATE_TRUNC = 2 };
+/* An existing regular file is returned (*created = 0): TS_EEXIST with
+ * NS_CREATE_EXCL; emptied with NS_CREATE_TRUNC.  An existing non-file:
+ * TS_EEXIST (exclusive) or TS_EISDIR / TS_EEXIST. */
+int ns_create(ns_state *ns, uint64_t parent, const char *name, uint32_t mode, uint32_t uid,
+              uint32_t gid, uint32_t flags, int64_t now, ts_attr *out, int *created,
+              ts_error *err);
+/* Not for directories (TS_EISDIR).  nlink--; the inode is freed at 0. */
+int ns_unlink(ns_state *ns, uint64_t parent, const char *name, int64_t now, ts_error *err);
+/* TS_ENOTDIR, TS_ENOTEMPTY. */
+int ns_rmdir(ns_state *ns, uint64_t parent, const char *name, int64_t now, ts_error *err);
+
+enum { NS_RENAME_NOREPLACE = 1, NS_RENAME_EXCHANGE = 2 };
+/* POSIX rename plus the two Linux flags.  TS_EINVAL for a directory moved
+ * into its own subtree or bad flags; TS_EEXIST with NOREPLACE; TS_ENOENT for
+ * a missing target with EXCHANGE; TS_ENOTDIR / TS_EISDIR for incompatible
+ * types; TS_ENOTEMPTY for a non-empty target directory. */
+int ns_rename(ns_state *ns, uint64_t parent, const char *name, uint64_t new_parent,
+              const char *new_name, uint32_t flags, int64_t now, ts_error *err);
+int ns_symlink(ns_state *ns, uint64_t parent, const char *name, const char *target,
+               uint32_t uid, uint32_t gid, int64_t now, ts_attr *out, ts_error *err);
+/* Hard link; TS_EPERM for directories. */
+int ns_link(ns_state *ns, uint64_t ino, uint64_t new_parent, const char *new_name,
+            int64_t now, ts_attr *out, ts_error *err);
+
+/* A chunk as registered by a commit. */
+typedef struct ns_chunk_info {
+    ts_chunk_id id;
+    uint64_t length;
+    uint8_t sha256[TS_SHA256_LEN];
+} ns_chunk_info;
+
+typedef struct ns_commit_args {
+    uint64_t ino;
+    uint64_t offset, length;       /* the range replaced */
+    const ts_extent *extents;      /* inside the range, non-overlapping */
+    size_t n_extents;
+    const ns_chunk_info *chunks;   /* new chunks (known ones may be repeated) */
+    size_t n_chunks;
+    int has_size;
+    uint64_t size;                 /* else max(size, offset + length) */
+    int has_mtime;
+    int64_t mtime_ns;              /* else now */
+} ns_commit_args;
+/* Splices extents over [offset, offset+length).  TS_EINVAL for extents out
+ * of the range, overlapping, of zero length, past their chunk's length, or
+ * naming an unknown chunk; for a listed chunk that is known with another
+ * length or hash.  A size below the end of the new data trims it. */
+int ns_commit(ns_state *ns, const ns_commit_args *a, int64_t now, ts_attr *out, ts_error *err);
+
+/* ---- Chunks ---- */
+
+/* 0 with length (and sha256 if non-NULL) of a known chunk, or TS_ENOENT. */
+int ns_chunk_lookup(const ns_state *ns, const ts_chunk_id *id, uint64_t *length,
+                    uint8_t *sha256, uint32_t *refcount);
+/* Calls fn for every chunk in the table (order canonical); stops on nonzero. */
+void ns_chunk_foreach(const ns_state *ns, int (*fn)(void *arg, const ts_chunk_id *id), void *arg);
+
+/* ---- Membership (durable) ---- */
+
+typedef struct ns_server {
+    char *id;          /* "cs-1" */
+    char *address;     /* "host:port" */
+    char *zone;        /* "" when none */
+    double weight;
+} ns_server;
+
+/* Adds or updates a chunkserver; bumps the membership epoch when anything
+ * changed.  TS_EINVAL for an empty id/address or a weight <= 0. */
+int ns_register_server(ns_state *ns, const char *id, const char *address, const char *zone,
+                       double weight, ts_error *err);
+/* Borrowed; NULL when unknown. */
+const ns_server *ns_server_find(const ns_state *ns, const char *id);
+size_t ns_server_count(const ns_state *ns);
+/* i < ns_server_count(); in registration order. */
+const ns_server *ns_server_at(const ns_state *ns, size_t i);
+
+/* ---- Accounting, checking, serialization ---- */
+
+typedef struct ns_stats {
+    uint64_t files, directories, symlinks;  /* live inodes by type */
+    uint64_t chunks;                        /* in the chunk table */
+    uint64_t garbage_chunks;                /* dropped to refcount 0 (ever) */
+    uint64_t next_ino;
+    uint64_t membership_epoch;
+    uint64_t extents;
+} ns_stats;
+void ns_get_stats(const ns_state *ns, ns_stats *st);
+
+/* Checks every invariant (numbered in namespace_check.c): nlink counts,
+ * directory parent links, extents sorted / non-overlapping / inside the size
+ * and their chunk, chunk refcounts equal to extent references, counters,
+ * hash-table order.  0 or TS_ECORRUPT naming the first violation. */
+int ns_check_invariants(const ns_state *ns, ts_error *err);
+
+/* Appends a canonical encoding of the whole state (equal states give equal
+ * bytes) to b.  Used by snapshots and by tests to compare states. */
+void ns_encode(const ns_state *ns, ts_buf *b);
+/* Rebuilds a state from ns_encode's bytes.  TS_ECORRUPT (with the reason)
+ * for malformed input; then checks the invariants. */
+int ns_decode(const void *p, size_t len, ns_state **out, ts_error *err);
+
+#endif

@@ -1,0 +1,104 @@
+/*
+ * Private structures of the namespace state machine, shared only by
+ * namespace.c (tree operations), namespace_extents.c (file data and chunks),
+ * namespace_check.c (invariants) and namespace_codec.c (serialization).
+ * Nothing outside those files includes this header.
+ */
+#ifndef TS_META_NAMESPACE_INT_H
+#define TS_META_NAMESPACE_INT_H
+
+#include <sys/stat.h>
+#include "metadata/namespace.h"
+#include "metadata/ptab.h"
+#include "common/log.h"
+
+/* A directory entry: one allocation with the name inline.  The hash is kept
+ * so table scans never rehash names.  13 bytes + name + NUL. */
+struct ns_dentry {
+    uint64_t ino;
+    uint32_t hash;
+    uint8_t len;
+    char name[];
+};
+
+/* Extra state of a directory.  A directory has exactly one parent (no hard
+ * links to directories), kept here for ".." and the subtree check of rename. */
+struct ns_dir {
+    uint64_t parent;
+    ptab children;            /* of struct ns_dentry */
+};
+
+/* Extent list of a regular file: sorted by file_offset, non-overlapping,
+ * every extent of positive length and inside the file size.  NULL for a file
+ * without extents (an empty file costs nothing here). */
+struct ns_extents {
+    uint32_t n, cap;
+    ts_extent e[];
+};
+
+/* One inode: 72 bytes, one allocation (plus the per-type data). */
+struct ns_inode {
+    uint64_t ino;
+    uint64_t size;
+    uint64_t version;
+    int64_t atime, mtime, ctime;
+    uint32_t mode, nlink, uid, gid;
+    union {
+        struct ns_dir *dir;         /* S_IFDIR, never NULL */
+        struct ns_extents *ext;     /* S_IFREG, NULL when no extents */
+        char *target;               /* S_IFLNK, never NULL */
+    } u;
+};
+
+/* A chunk some extent points into.  refcount = number of extents (of all
+ * files) referencing it; the entry is removed when it drops to 0. */
+struct ns_chunk {
+    ts_chunk_id id;
+    uint64_t length;
+    uint32_t refcount;
+    uint8_t sha256[TS_SHA256_LEN];
+};
+
+struct ns_state {
+    ptab inodes;              /* of struct ns_inode, keyed by ino */
+    ptab chunks;              /* of struct ns_chunk, keyed by id */
+    uint64_t next_ino;        /* never reused */
+    uint64_t nfiles, ndirs, nsymlinks, nextents;
+    uint64_t garbage_chunks;
+    uint64_t membership_epoch;
+    ns_server *servers;       /* registration order */
+    size_t n_servers;
+};
+
+/* Key of a directory entry lookup. */
+struct ns_name_key {
+    const char *name;
+    size_t len;
+};
+
+extern const ptab_ops ns_inode_ops;
+extern const ptab_ops ns_dentry_ops;
+extern const ptab_ops ns_chunk_ops;
+
+static inline uint32_t ns_ino_hash(uint64_t ino)
+{
+    return ptab_hash_u64(ino);
+}
+uint32_t ns_chunk_hash(const ts_chunk_id *id);
+
+struct ns_inode *ns_inode_get(const ns_state *ns, uint64_t ino);
+void ns_fill_attr(const struct ns_inode *in, ts_attr *out);
+/* Frees an inode that is no longer referenced (releases its chunk refs). */
+void ns_inode_destroy(ns_state *ns, struct ns_inode *in);
+/* Inserts a fresh inode into the table and the type counters. */
+void ns_inode_insert(ns_state *ns, struct ns_inode *in);
+
+/* namespace_extents.c */
+/* Drops all data at or past new_size (trimming a straddling extent) and
+ * releases chunk references.  Does not change in->size. */
+void ns_extents_truncate(ns_state *ns, struct ns_inode *in, uint64_t new_size);
+void ns_chunk_ref(ns_state *ns, const ts_chunk_id *id);
+void ns_chunk_unref(ns_state *ns, const ts_chunk_id *id);
+struct ns_chunk *ns_chunk_get(const ns_state *ns, const ts_chunk_id *id);
+
+#endif
