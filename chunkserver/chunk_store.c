@@ -743,20 +743,20 @@ int ts_chunk_writer_commit(ts_chunk_writer *w, ts_chunk_info *info, ts_error *er
     footer_encode(&footer, w->written, sha, w->crcs, w->nblocks);
     if (w->fault_errno != 0 && w->written + footer.len > w->fault_after) {
         writer_fail_io(w, w->fault_errno, "write footer of");
-        goto report_failure;
+        goto free_failed_writer;
     }
     if (ts_write_full(w->fd, footer.data, footer.len) != 0) {
         writer_fail_io(w, errno, "write footer of");
-        goto report_failure;
+        goto free_failed_writer;
     }
     if (fsync(w->fd) != 0) {
         writer_fail_io(w, errno, "fsync");
-        goto report_failure;
+        goto free_failed_writer;
     }
     if (close(w->fd) != 0) {
         w->fd = -1;
         writer_fail_io(w, errno, "close");
-        goto report_failure;
+        goto free_failed_writer;
     }
     w->fd = -1;
 
@@ -827,7 +827,7 @@ unlink_tmp:
     writer_free(w);
     return rc;
 
-report_failure:
+free_failed_writer:
     rc = writer_report(w, err);
     ts_buf_free(&footer);
     writer_free(w);
