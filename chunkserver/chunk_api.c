@@ -52,6 +52,8 @@ struct ts_chunk_api {
     uint64_t max_chunk_size;
     size_t forward_buffer;
     ts_http_server *http;
+    ts_http_handler_fn task_handler;
+    void *task_app;
     /* Counters for /metrics; updated with __atomic builtins. */
     uint64_t writes, write_failures, write_bytes;
     uint64_t reads, read_failures, read_bytes;
@@ -672,6 +674,11 @@ static void handle(void *app, const ts_http_request *req, ts_http_response *resp
             respond_method_not_allowed(req, resp, "GET, HEAD");
         return;
     }
+    if (api->task_handler != NULL && strncmp(req->path, "/v1/task", 8) == 0 &&
+        (req->path[8] == '\0' || req->path[8] == '/')) {
+        api->task_handler(api->task_app, req, resp);
+        return;
+    }
     int rc = parse_chunk_path(req->path, &id, &suffix, &err);
     if (rc == TS_EINVAL) {
         ts_http_respond_ts_error(resp, &err);
@@ -702,12 +709,15 @@ int ts_chunk_api_start(const ts_chunk_api_opts *opts, ts_chunk_api **out, ts_err
     api->server_id = ts_strdup(opts->server_id);
     api->max_chunk_size = opts->max_chunk_size ? opts->max_chunk_size : DEFAULT_MAX_CHUNK;
     api->forward_buffer = opts->forward_buffer ? opts->forward_buffer : DEFAULT_FORWARD_BUFFER;
+    api->task_handler = opts->task_handler;
+    api->task_app = opts->task_app;
 
     ts_http_server_opts hopts = {
         .bind_addr = opts->bind_addr,
         .port = opts->port,
         .threading = TS_HTTP_THREAD_PER_CONNECTION,
-        .max_body = 64 * 1024,   /* no buffered endpoint takes a body */
+        /* The one buffered body is a task spec (a reduce lists every map). */
+        .max_body = 4 * 1024 * 1024,
         .connection_timeout_s = opts->connection_timeout_s,
         .app = api,
         .handle = handle,

@@ -8,6 +8,8 @@
  *   GET  /v1/chunk/ID/info            {"id","length","sha256","blocks"}
  *   GET  /health                      {"ok":true,"role":"chunk","id":…}
  *   GET  /metrics                     Prometheus text
+ *   …    /v1/task…                    the MapReduce task executor, when one
+ *                                     is attached (task_exec.h)
  *
  * Runs on its own HTTP server with a thread per connection, because a PUT
  * handler blocks on the downstream servers of the chain (a bounded pool could
@@ -27,6 +29,7 @@
 
 #include <stdint.h>
 #include "chunkserver/chunk_store.h"
+#include "common/http_server.h"
 #include "common/ts_error.h"
 
 typedef struct ts_chunk_api ts_chunk_api;
@@ -39,6 +42,10 @@ typedef struct ts_chunk_api_opts {
     uint64_t max_chunk_size;       /* larger uploads get 413 EFBIG; 0 = 1 GiB */
     size_t forward_buffer;         /* bytes buffered toward downstream; 0 = 4 MiB */
     unsigned connection_timeout_s; /* idle client connections; 0 = 60 */
+    /* Requests to /v1/task and /v1/task/... go to this handler (the task
+     * executor, task_exec.h); NULL answers them 404.  task_app is its app. */
+    ts_http_handler_fn task_handler;
+    void *task_app;
 } ts_chunk_api_opts;
 
 /* Starts serving.  TS_EIO (port in use, …) or TS_EINVAL.  *out is owned by

@@ -8,5 +8,6 @@ libtschunk_a_SOURCES = \
 	chunkserver/heartbeat.c chunkserver/heartbeat.h
 
 bin_PROGRAMS += tessera-chunk
-tessera_chunk_SOURCES = chunkserver/main.c
-tessera_chunk_LDADD = libtschunk.a libtscommon.a $(COMMON_LIBS)
+# The task executor (MapReduce) also needs the runner and the client library.
+tessera_chunk_SOURCES = chunkserver/main.c chunkserver/task_exec.c chunkserver/task_exec.h
+tessera_chunk_LDADD = libtschunk.a libtsmr.a libtessera.a libtscommon.a $(COMMON_LIBS)

@@ -9,9 +9,12 @@
  *   2. config         all keys checked before anything touches the disk
  *   3. chunk store    creates the data dirs, which hold server.id
  *   4. server id      read or created in the first data dir
- *   5. HTTP API       serves chunks; its port completes the advertised address
- *   6. heartbeat      announces the server only once it can serve
- * Shutdown runs the other way: heartbeat, API (waits for requests), store.
+ *   5. task executor  (MapReduce) needs the store and a metadata client; it
+ *                     must exist before the API routes /v1/task to it
+ *   6. HTTP API       serves chunks; its port completes the advertised address
+ *   7. heartbeat      announces the server only once it can serve
+ * Shutdown runs the other way: heartbeat, API (waits for requests), task
+ * executor (kills running attempts), client, store.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,6 +28,7 @@
 #include "chunkserver/chunk_api.h"
 #include "chunkserver/chunk_store.h"
 #include "chunkserver/heartbeat.h"
+#include "chunkserver/task_exec.h"
 #include "common/config.h"
 #include "common/http_client.h"
 #include "common/log.h"
@@ -35,7 +39,8 @@
 
 static const char *const known_keys[] = {
     "listen", "id", "data_dirs", "meta", "zone", "weight", "heartbeat_interval_ms",
-    "max_chunk_size", "log_file", "log_level", NULL,
+    "max_chunk_size", "log_file", "log_level",
+    "task_slots", "task_sort_buffer", "task_dir", "task_retain_s", NULL,
 };
 
 static void usage(FILE *out)
@@ -75,7 +80,14 @@ static void usage(FILE *out)
 "  heartbeat_interval_ms  heartbeat period in milliseconds [1000]\n"
 "  max_chunk_size         largest chunk accepted (e.g. 64M, 1G) [1G]\n"
 "  log_file               append log lines to this file [stderr]\n"
-"  log_level              debug, info, warn or error [info]\n");
+"  log_level              debug, info, warn or error [info]\n"
+"  task_slots             MapReduce tasks run at once on this server [2]\n"
+"  task_sort_buffer       memory of a map task's sort before it spills to\n"
+"                         disk (e.g. 64M) [64M]\n"
+"  task_dir               working directory of MapReduce tasks (emptied at\n"
+"                         start) [FIRST_DATA_DIR/mr]\n"
+"  task_retain_s          seconds a finished task's output is kept when its\n"
+"                         job never claims it [3600]\n");
 }
 
 /* Reads DATA/server.id or creates it with a fresh "cs-XXXXXXXX". */
@@ -242,9 +254,11 @@ int main(int argc, char **argv)
     ts_chunk_store *store = NULL;
     ts_chunk_api *api = NULL;
     ts_heartbeat *hb = NULL;
+    ts_task_exec *tasks = NULL;
+    tess_client *client = NULL;
     char **dirs = NULL;
     size_t ndirs = 0;
-    char *server_id = NULL, *host = NULL, *address = NULL;
+    char *server_id = NULL, *host = NULL, *address = NULL, *task_dir = NULL;
     int port = 0, exit_code = 1, logging_to_file = 0;
     sigset_t sigs;
 
@@ -279,11 +293,21 @@ int main(int argc, char **argv)
     }
     double weight;
     int64_t interval;
-    uint64_t max_chunk;
+    uint64_t max_chunk, sort_mem;
+    int64_t slots, retain_s;
     if (ts_config_double(cfg, "weight", 1.0, &weight, &err) != 0 ||
         ts_config_int(cfg, "heartbeat_interval_ms", 1000, &interval, &err) != 0 ||
-        ts_config_size(cfg, "max_chunk_size", 1024ull * 1024 * 1024, &max_chunk, &err) != 0)
+        ts_config_size(cfg, "max_chunk_size", 1024ull * 1024 * 1024, &max_chunk, &err) != 0 ||
+        ts_config_int(cfg, "task_slots", 2, &slots, &err) != 0 ||
+        ts_config_size(cfg, "task_sort_buffer", 64ull << 20, &sort_mem, &err) != 0 ||
+        ts_config_int(cfg, "task_retain_s", 3600, &retain_s, &err) != 0)
         goto fail;
+    if (slots < 1 || slots > 1024 || sort_mem < 64 * 1024 || sort_mem > (16ull << 30) ||
+        retain_s < 1) {
+        ts_fail(&err, TS_EINVAL, "task_slots must be 1..1024, task_sort_buffer 64K..16G and "
+                "task_retain_s > 0");
+        goto fail;
+    }
     if (!(weight > 0)) {
         ts_fail(&err, TS_EINVAL, "weight must be > 0 (got %g)", weight);
         goto fail;
@@ -323,15 +347,41 @@ int main(int argc, char **argv)
     else if (load_server_id(dirs[0], &server_id, &err) != 0)
         goto close_store;
 
+    /* The task executor reads and writes files through the client library,
+     * which follows the metadata leader like any client. */
+    tess_client_opts copts;
+    tess_client_opts_init(&copts);
+    copts.meta = meta;
+    if (tess_client_open(&copts, &client, &err) != 0)
+        goto close_store;
+    task_dir = ts_strdup(ts_config_str(cfg, "task_dir", ""));
+    if (task_dir[0] == '\0') {
+        free(task_dir);
+        task_dir = ts_sprintf("%s/mr", dirs[0]);
+    }
+    ts_task_exec_opts topts = {
+        .store = store,
+        .client = client,
+        .server_id = server_id,
+        .work_dir = task_dir,
+        .slots = (unsigned)slots,
+        .sort_mem = (size_t)sort_mem,
+        .retain_s = (long)retain_s,
+    };
+    if (ts_task_exec_start(&topts, &tasks, &err) != 0)
+        goto close_client;
+
     ts_chunk_api_opts aopts = {
         .store = store,
         .server_id = server_id,
         .bind_addr = host,
         .port = port,
         .max_chunk_size = max_chunk,
+        .task_handler = ts_task_exec_handle,
+        .task_app = tasks,
     };
     if (ts_chunk_api_start(&aopts, &api, &err) != 0)
-        goto close_store;
+        goto stop_tasks;
     /* With port 0 the kernel picked one; advertise what we really serve. */
     address = port != 0 ? ts_strdup(listen_addr)
                         : ts_sprintf(strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
@@ -372,6 +422,10 @@ stop_heartbeat:
     ts_heartbeat_stop(hb);
 stop_api:
     ts_chunk_api_stop(api);
+stop_tasks:
+    ts_task_exec_stop(tasks);
+close_client:
+    tess_client_close(client);
 close_store:
     ts_chunk_store_close(store);
 fail:
@@ -381,6 +435,7 @@ fail:
         if (logging_to_file)
             fprintf(stderr, "tessera-chunk: %s\n", err.msg[0] ? err.msg : "startup failed");
     }
+    free(task_dir);
     free(address);
     free(host);
     free(server_id);

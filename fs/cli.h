@@ -79,5 +79,19 @@ int cli_cmd_rm(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_mv(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_admin(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_local(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_mr(cli_ctx *ctx, int argc, char **argv);
+
+/* The local cluster's mount (cli_mount.c): DIR/mnt by tessera-mount.
+ * Mount: 0 (mounted now or already), -1 after printing why.  Unmount:
+ * fusermount3 -u (lazily when busy), then waits for the daemon to commit
+ * and exit.  State of a mount point: 0 not mounted, 1 mounted, 2 mounted
+ * but its daemon is gone. */
+int cli_local_mount(const char *dir, const char *conf);
+int cli_local_unmount(const char *dir);
+void cli_local_mount_status(const char *dir);
+int cli_mount_state(const char *mountpoint);
+/* `tessera CONF MOUNTPOINT [-o OPTS]` (the mount.fuse3 convention): execs
+ * tessera-mount with the same arguments; returns only on failure. */
+int cli_mount_helper(int argc, char **argv);
 
 #endif

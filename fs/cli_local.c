@@ -534,6 +534,9 @@ static const char up_usage[] =
     "      --chunk-size BYTES     chunk size written to client.conf (default 64M)\n"
     "      --heartbeat-timeout MS a chunkserver silent this long is down\n"
     "                             (default: the metadata server's)\n"
+    "      --no-mount             do not mount the filesystem at DIR/mnt\n"
+    "                             (default: mounted with tessera-mount, log in\n"
+    "                             DIR/mount.log)\n"
     "  -h, --help                 this help\n";
 
 static int local_up(int argc, char **argv)
@@ -542,12 +545,13 @@ static int local_up(int argc, char **argv)
         {"dir", required_argument, NULL, 'd'}, {"metas", required_argument, NULL, 'm'},
         {"chunkservers", required_argument, NULL, 'n'}, {"chunk-size", required_argument, NULL, 'c'},
         {"heartbeat-timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+        {"no-mount", no_argument, NULL, 'M'},
         {NULL, 0, NULL, 0}};
     const char *dir = CLI_DEFAULT_LOCAL_DIR;
     unsigned metas = 1, nchunk = 0, hb = 0;
     uint64_t chunk_size = 0;
     char *bins[2] = {NULL, NULL};
-    int ports[MAX_DAEMONS], hb_given = 0, ch, rc = 1, state;
+    int ports[MAX_DAEMONS], hb_given = 0, ch, rc = 1, state, no_mount = 0;
     size_t nnew = 0, have_chunk = 0;
     cluster *cl = ts_calloc(1, sizeof(*cl));
     ts_error e;
@@ -575,6 +579,7 @@ static int local_up(int argc, char **argv)
             hb_given = 1;
             break;
         case 'h': fputs(up_usage, stdout); rc = 0; goto free_cluster;
+        case 'M': no_mount = 1; break;
         default: rc = cli_bad_option("local up", argv, ch); goto free_cluster;
         }
     }
@@ -658,8 +663,17 @@ static int local_up(int argc, char **argv)
     for (size_t i = 0; i < cl->n; i++)
         printf("  %-8s %-5s 127.0.0.1:%-6d pid %-7d %s\n", cl->d[i].name, role_name(cl->d[i].role),
                cl->d[i].port, (int)cl->d[i].pid, cl->d[i].started ? "started" : "already running");
-    printf("\nTo use it:\n  export TESSERA_CONF=%s/client.conf\n  tessera ls /\n"
-           "Stop it with: tessera local down --dir %s\n", cl->dir, cl->dir);
+    if (!no_mount) {
+        char *conf = ts_sprintf("%s/client.conf", cl->dir);
+        int mrc = cli_local_mount(cl->dir, conf);
+        free(conf);
+        if (mrc != 0)
+            goto free_bins;
+    }
+    printf("\nTo use it:\n  export TESSERA_CONF=%s/client.conf\n  tessera ls /\n", cl->dir);
+    if (!no_mount)
+        printf("  ls %s/mnt\n", cl->dir);
+    printf("Stop it with: tessera local down --dir %s\n", cl->dir);
     rc = 0;
 free_bins:
     free(bins[0]);
@@ -712,9 +726,10 @@ static int dir_option(const char *cmd, const char *usage_text, int argc, char **
 static const char down_usage[] =
     "usage: tessera local down [--dir DIR]\n"
     "\n"
-    "Stop the daemons of the local cluster in DIR (default ./" CLI_DEFAULT_LOCAL_DIR "): SIGTERM,\n"
-    "then SIGKILL after 10 s.  Data and configuration stay; `tessera local up`\n"
-    "starts the same cluster again.\n"
+    "Unmount DIR/mnt (fusermount3 -u, lazily when busy) and wait for its\n"
+    "tessera-mount to commit and exit, then stop the daemons of the local\n"
+    "cluster in DIR (default ./" CLI_DEFAULT_LOCAL_DIR "): SIGTERM, then SIGKILL after 10 s.\n"
+    "Data and configuration stay; `tessera local up` starts the same cluster again.\n"
     "\n"
     "  -d, --dir DIR   cluster directory\n"
     "  -h, --help      this help\n";
@@ -734,6 +749,8 @@ static int local_down(int argc, char **argv)
         free(cl);
         return 1;
     }
+    /* The mount first: its last commits need the daemons. */
+    int unmount_rc = cli_local_unmount(cl->dir);
     for (size_t i = 0; i < cl->n; i++) {
         daemon_info *d = &cl->d[i];
         probe(cl, d);
@@ -788,7 +805,7 @@ static int local_down(int argc, char **argv)
         free(pidfile);
     }
     free(cl);
-    return rc;
+    return rc != 0 || unmount_rc != 0;
 }
 
 /* --------------------------------------------------------------- status */
@@ -798,7 +815,8 @@ static const char status_usage[] =
     "\n"
     "Show each daemon of the local cluster in DIR (default ./" CLI_DEFAULT_LOCAL_DIR "): name, role,\n"
     "PID, address and health: healthy (answers /health), running (process\n"
-    "alive, not answering) or stopped.\n"
+    "alive, not answering) or stopped; and the mount at DIR/mnt: mounted,\n"
+    "dead (its tessera-mount is gone) or not mounted.\n"
     "\n"
     "  -d, --dir DIR   cluster directory\n"
     "  -h, --help      this help\n";
@@ -829,6 +847,7 @@ static int local_status(int argc, char **argv)
         printf("%-8s %-6s %-8s %-16s %s\n", d->name, role_name(d->role), pid, addr,
                d->pid == 0 ? "stopped" : healthy(d->port) ? "healthy" : "running");
     }
+    cli_local_mount_status(cl->dir);
     free(cl);
     return 0;
 }

@@ -2,7 +2,7 @@
  * `tessera`: the command-line tool.  This file holds the entry point: global
  * options (--conf, --help, --version), the command table and dispatch.  The
  * commands live by family in cli_files.c (ls, put, get, …), cli_admin.c
- * (admin …) and cli_local.c (local up/down/status).
+ * (admin …), cli_local.c (local up/down/status) and cli_mr.c (mr …).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/http_client.h"
 #include "common/log.h"
@@ -31,6 +32,7 @@ static const struct {
     {"mv", cli_cmd_mv, "rename or move a file or directory"},
     {"admin", cli_cmd_admin, "cluster administration (status, chunks)"},
     {"local", cli_cmd_local, "run a whole cluster on this machine (up, down, status)"},
+    {"mr", cli_cmd_mr, "MapReduce jobs run next to the data (run, status, kill, logs)"},
 };
 
 static void usage(FILE *out)
@@ -53,10 +55,24 @@ static void usage(FILE *out)
             "  --version     print the version\n");
 }
 
+/* mount.fuse3 runs `tessera CONF MOUNTPOINT -o OPTS` for `mount -t
+ * fuse.tessera` and fstab entries: an existing file then an existing
+ * directory where a command would be. */
+static int is_mount_helper_call(int argc, char **argv)
+{
+    struct stat a, b;
+
+    return argc >= 3 && stat(argv[1], &a) == 0 && S_ISREG(a.st_mode) && stat(argv[2], &b) == 0 &&
+           S_ISDIR(b.st_mode);
+}
+
 int main(int argc, char **argv)
 {
     cli_ctx ctx = {0};
     int verbose = 0, i, rc;
+
+    if (is_mount_helper_call(argc, argv))
+        return cli_mount_helper(argc, argv);
 
     /* A closed pipe (tessera cat f | head) must end us quietly with EPIPE
      * on write, not kill us with a signal mid-way through cleanup. */

@@ -149,6 +149,20 @@ void tess_dirents_free(tess_dirent *entries, size_t n);
 typedef int (*tess_readdir_fn)(void *ctx, const tess_dirent *entry);
 int tess_readdir(tess_client *c, uint64_t ino, tess_readdir_fn fn, void *ctx, ts_error *err);
 
+/* Extended attributes (stored in metadata; PROTOCOL.md /v1/ns/getxattr, listxattr, setxattr, removexattr).
+ * Names are 1..255 bytes, values at most TESS_XATTR_VALUE_MAX bytes of any
+ * content.  TS_ENODATA for a missing name (also for REPLACE);  TS_EEXIST for
+ * CREATE of a present one.  *value and *names are malloc'd (caller frees);
+ * *names is the names, each NUL-terminated, back to back (listxattr(2)). */
+#define TESS_XATTR_VALUE_MAX 65536
+enum { TESS_XATTR_CREATE = 1, TESS_XATTR_REPLACE = 2 };
+int tess_getxattr(tess_client *c, uint64_t ino, const char *name, void **value, size_t *len,
+                  ts_error *err);
+int tess_listxattr(tess_client *c, uint64_t ino, char **names, size_t *len, ts_error *err);
+int tess_setxattr(tess_client *c, uint64_t ino, const char *name, const void *value, size_t len,
+                  unsigned flags, ts_error *err);
+int tess_removexattr(tess_client *c, uint64_t ino, const char *name, ts_error *err);
+
 /* ---------------------------------------------------------- file layout */
 
 /* One extent of a layout plus what the metadata server knows of its chunk. */

@@ -14,7 +14,8 @@ static const char *const type_names[CMD_TYPE_END_] = {
     [CMD_MKDIR] = "mkdir",       [CMD_CREATE] = "create",   [CMD_UNLINK] = "unlink",
     [CMD_RMDIR] = "rmdir",       [CMD_RENAME] = "rename",   [CMD_SYMLINK] = "symlink",
     [CMD_LINK] = "link",         [CMD_SETATTR] = "setattr", [CMD_COMMIT] = "commit",
-    [CMD_REGISTER_SERVER] = "register_server",
+    [CMD_REGISTER_SERVER] = "register_server", [CMD_SETXATTR] = "setxattr",
+    [CMD_REMOVEXATTR] = "removexattr",
 };
 
 const char *cmd_type_name(int type)
@@ -48,6 +49,11 @@ void cmd_free(cmd *c)
         free(c->u.server.id);
         free(c->u.server.address);
         free(c->u.server.zone);
+        break;
+    case CMD_SETXATTR:
+    case CMD_REMOVEXATTR:
+        free(c->u.xattr.name);
+        free(c->u.xattr.value);
         break;
     default:
         break;
@@ -147,6 +153,16 @@ void cmd_encode(const cmd *c, ts_buf *b)
         ts_enc_u64(b, w);
         break;
     }
+    case CMD_SETXATTR:
+        ts_enc_u64(b, c->u.xattr.ino);
+        ts_enc_str(b, c->u.xattr.name);
+        ts_enc_bytes(b, c->u.xattr.value, c->u.xattr.len);
+        ts_enc_u32(b, c->u.xattr.flags);
+        break;
+    case CMD_REMOVEXATTR:
+        ts_enc_u64(b, c->u.xattr.ino);
+        ts_enc_str(b, c->u.xattr.name);
+        break;
     default:
         ts_die("cmd_encode: unknown command type %u", c->type);
     }
@@ -282,6 +298,24 @@ int cmd_decode(const void *p, size_t len, cmd *c, ts_error *err)
         memcpy(&c->u.server.weight, &w, sizeof(w));
         break;
     }
+    case CMD_SETXATTR:
+    case CMD_REMOVEXATTR:
+        c->u.xattr.ino = ts_dec_u64(&d);
+        c->u.xattr.name = dec_name(&d);
+        if (type == CMD_SETXATTR) {
+            size_t n = 0;
+            const void *v = ts_dec_bytes(&d, &n);
+            if (ts_dec_ok(&d) && n > UINT32_MAX)
+                d.err = TS_EINVAL;
+            if (ts_dec_ok(&d)) {
+                c->u.xattr.value = ts_malloc(n ? n : 1);
+                if (n)
+                    memcpy(c->u.xattr.value, v, n);
+                c->u.xattr.len = (uint32_t)n;
+            }
+            c->u.xattr.flags = ts_dec_u32(&d);
+        }
+        break;
     }
     if (!ts_dec_ok(&d)) {
         cmd_free(c);
@@ -338,6 +372,11 @@ int cmd_apply(ns_state *ns, const cmd *c, cmd_result *res, ts_error *err)
     case CMD_REGISTER_SERVER:
         return ns_register_server(ns, c->u.server.id, c->u.server.address, c->u.server.zone,
                                   c->u.server.weight, err);
+    case CMD_SETXATTR:
+        return ns_setxattr(ns, c->u.xattr.ino, c->u.xattr.name, c->u.xattr.value, c->u.xattr.len,
+                           c->u.xattr.flags, c->now_ns, err);
+    case CMD_REMOVEXATTR:
+        return ns_removexattr(ns, c->u.xattr.ino, c->u.xattr.name, c->now_ns, err);
     default:
         return ts_fail(err, TS_EINVAL, "apply: unknown command type %u", c->type);
     }

@@ -35,6 +35,8 @@ enum cmd_type {
     CMD_SETATTR = 8,
     CMD_COMMIT = 9,
     CMD_REGISTER_SERVER = 10,
+    CMD_SETXATTR = 11,
+    CMD_REMOVEXATTR = 12,
     CMD_TYPE_END_
 };
 
@@ -61,6 +63,8 @@ typedef struct cmd {
             uint8_t has_mtime; int64_t mtime_ns;
         } commit;
         struct { char *id, *address, *zone; double weight; } server;
+        /* value/len/flags only for CMD_SETXATTR */
+        struct { uint64_t ino; char *name; uint8_t *value; uint32_t len, flags; } xattr;
     } u;
 } cmd;
 

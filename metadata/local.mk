@@ -2,17 +2,21 @@
 # ptab.h (hash-ordered pointer table), namespace.h (state machine),
 # command.h (commands + codec), wal.h (write-ahead log), snapshot.h,
 # store.h (sequencing, durability, recovery), cluster.h (soft state),
-# meta_api.h (HTTP endpoints).
+# meta_api.h (HTTP endpoints), raft/raft.h (consensus core).
 noinst_LIBRARIES += libtsmeta.a
 libtsmeta_a_SOURCES = \
 	metadata/ptab.c metadata/ptab.h \
 	metadata/namespace.c metadata/namespace.h metadata/namespace_int.h \
 	metadata/namespace_extents.c metadata/namespace_check.c metadata/namespace_codec.c \
+	metadata/namespace_xattr.c \
 	metadata/command.c metadata/command.h \
 	metadata/wal.c metadata/wal.h \
 	metadata/snapshot.c metadata/snapshot.h \
 	metadata/store.c metadata/store.h \
 	metadata/cluster.c metadata/cluster.h
+# raft/raft.h: the I/O-free consensus core (+ its wire codec).
+libtsmeta_a_SOURCES += \
+	metadata/raft/raft.c metadata/raft/raft.h metadata/raft/raft_codec.c
 libtsmeta_a_SOURCES += \
 	metadata/meta_api.c metadata/meta_api.h metadata/meta_api_int.h \
 	metadata/meta_cluster_api.c

@@ -369,6 +369,106 @@ static int h_link(meta_api *api, const json_t *b, ts_http_response *resp)
     return submit(api, &c, 1, resp);
 }
 
+/* ---- extended attributes (values travel as lowercase hex) ---- */
+
+static int h_getxattr(meta_api *api, const json_t *b, ts_http_response *resp)
+{
+    ts_error e = {0};
+    uint64_t ino;
+    const char *name;
+    const void *value;
+    size_t len;
+    if (ts_json_u64(b, "ino", &ino, &e) != 0 || ts_json_str(b, "name", &name, &e) != 0)
+        return api_fail(resp, &e);
+    const ns_state *ns = store_read_lock(api->st);
+    int rc = ns_getxattr(ns, ino, name, &value, &len, &e);
+    char *hex = NULL;
+    if (rc == 0) {
+        hex = ts_malloc(2 * len + 1);
+        ts_hex_encode(value, len, hex);
+    }
+    store_read_unlock(api->st);
+    if (rc)
+        return api_fail(resp, &e);
+    json_t *o = empty_reply();
+    api_set(o, "value", json_string(hex));
+    free(hex);
+    return api_reply(resp, o);
+}
+
+static int xattr_name_add(void *arg, const char *name, const void *value, size_t len)
+{
+    (void)value;
+    (void)len;
+    json_t *s = json_string(name);
+    /* A name that is not UTF-8 cannot travel in JSON; such names cannot be
+     * set through this API either. */
+    if (s && json_array_append_new(arg, s) != 0)
+        ts_die("out of memory building listxattr reply");
+    return 0;
+}
+
+static int h_listxattr(meta_api *api, const json_t *b, ts_http_response *resp)
+{
+    ts_error e = {0};
+    uint64_t ino;
+    if (ts_json_u64(b, "ino", &ino, &e) != 0)
+        return api_fail(resp, &e);
+    json_t *names = json_array();
+    if (!names)
+        ts_die("out of memory building listxattr reply");
+    const ns_state *ns = store_read_lock(api->st);
+    int rc = ns_listxattr(ns, ino, xattr_name_add, names, &e);
+    store_read_unlock(api->st);
+    if (rc) {
+        json_decref(names);
+        return api_fail(resp, &e);
+    }
+    json_t *o = empty_reply();
+    api_set(o, "names", names);
+    return api_reply(resp, o);
+}
+
+static int h_setxattr(meta_api *api, const json_t *b, ts_http_response *resp)
+{
+    ts_error e = {0};
+    cmd c = { .type = CMD_SETXATTR };
+    const char *name, *hex;
+    uint32_t flags = 0;
+    if (ts_json_u64(b, "ino", &c.u.xattr.ino, &e) != 0 ||
+        ts_json_str(b, "name", &name, &e) != 0 || ts_json_str(b, "value", &hex, &e) != 0)
+        return api_fail(resp, &e);
+    if (json_object_get(b, "flags") && api_u32(b, "flags", &flags, &e) != 0)
+        return api_fail(resp, &e);
+    size_t n = strlen(hex);
+    if (n % 2 != 0 || n / 2 > NS_XATTR_VALUE_MAX) {
+        ts_fail(&e, n % 2 ? TS_EINVAL : TS_ERANGE, "field 'value': %s",
+                n % 2 ? "odd number of hex digits" : "longer than 65536 bytes");
+        return api_fail(resp, &e);
+    }
+    c.u.xattr.value = ts_malloc(n / 2 + 1);
+    if (ts_hex_decode(hex, c.u.xattr.value, n / 2) != 0) {
+        free(c.u.xattr.value);
+        ts_fail(&e, TS_EINVAL, "field 'value': not hex");
+        return api_fail(resp, &e);
+    }
+    c.u.xattr.len = (uint32_t)(n / 2);
+    c.u.xattr.flags = flags;
+    c.u.xattr.name = ts_strdup(name);
+    return submit(api, &c, 0, resp);
+}
+
+static int h_removexattr(meta_api *api, const json_t *b, ts_http_response *resp)
+{
+    ts_error e = {0};
+    cmd c = { .type = CMD_REMOVEXATTR };
+    const char *name;
+    if (ts_json_u64(b, "ino", &c.u.xattr.ino, &e) != 0 || ts_json_str(b, "name", &name, &e) != 0)
+        return api_fail(resp, &e);
+    c.u.xattr.name = ts_strdup(name);
+    return submit(api, &c, 0, resp);
+}
+
 /* ---- dispatch ---- */
 
 typedef int (*post_handler)(meta_api *api, const json_t *body, ts_http_response *resp);
@@ -385,6 +485,8 @@ static const struct {
     { "/v1/ns/symlink", h_symlink },   { "/v1/ns/readlink", h_readlink },
     { "/v1/ns/link", h_link },         { "/v1/file/layout", api_layout },
     { "/v1/file/commit", api_commit }, { "/v1/chunkserver/heartbeat", api_heartbeat },
+    { "/v1/ns/getxattr", h_getxattr }, { "/v1/ns/listxattr", h_listxattr },
+    { "/v1/ns/setxattr", h_setxattr }, { "/v1/ns/removexattr", h_removexattr },
 };
 
 void meta_api_handle(void *app, const ts_http_request *req, ts_http_response *resp)

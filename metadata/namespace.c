@@ -185,6 +185,7 @@ void ns_inode_destroy(ns_state *ns, struct ns_inode *in)
 {
     if (!ptab_remove(&ns->inodes, &ns_inode_ops, ns_ino_hash(in->ino), &in->ino))
         ts_die("namespace: destroying unknown inode %llu", (unsigned long long)in->ino);
+    ns_xattrs_drop(ns, in->ino);
     if (is_dir(in)) {
         ptab_free(&in->u.dir->children);
         free(in->u.dir);
@@ -235,6 +236,7 @@ void ns_free(ns_state *ns)
         free(in);
     }
     ptab_free(&ns->inodes);
+    ns_xattrs_free_all(ns);
     n = ptab_nslots(&ns->chunks);
     for (size_t i = 0; i < n; i++)
         free(ns->chunks.slot[i]);

@@ -141,6 +141,34 @@ typedef struct ns_commit_args {
  * length or hash.  A size below the end of the new data trims it. */
 int ns_commit(ns_state *ns, const ns_commit_args *a, int64_t now, ts_attr *out, ts_error *err);
 
+/* ---- Extended attributes ---- */
+
+/* Kept per inode, sorted by name, in a table of their own (an inode without
+ * attributes costs nothing).  Names are 1..NS_XATTR_NAME_MAX bytes
+ * (TS_EINVAL empty, TS_ERANGE longer), values up to NS_XATTR_VALUE_MAX bytes
+ * of anything (TS_ERANGE), all of one inode's names and values up to
+ * NS_XATTR_TOTAL_MAX bytes (TS_ENOSPC).  Setting or removing one changes
+ * the inode's ctime and version. */
+#define NS_XATTR_NAME_MAX 255
+#define NS_XATTR_VALUE_MAX 65536
+#define NS_XATTR_TOTAL_MAX (256 * 1024)
+enum { NS_XATTR_CREATE = 1, NS_XATTR_REPLACE = 2 };
+
+int ns_check_xattr_name(const char *name, ts_error *err);
+/* *value is borrowed until the next mutation.  TS_ENOENT (inode),
+ * TS_ENODATA (attribute). */
+int ns_getxattr(const ns_state *ns, uint64_t ino, const char *name, const void **value,
+                size_t *len, ts_error *err);
+/* Calls fn for each attribute in name order; nonzero stops.  TS_ENOENT. */
+typedef int (*ns_xattr_fn)(void *arg, const char *name, const void *value, size_t len);
+int ns_listxattr(const ns_state *ns, uint64_t ino, ns_xattr_fn fn, void *arg, ts_error *err);
+/* NS_XATTR_CREATE: TS_EEXIST when present; NS_XATTR_REPLACE: TS_ENODATA
+ * when absent. */
+int ns_setxattr(ns_state *ns, uint64_t ino, const char *name, const void *value, size_t len,
+                uint32_t flags, int64_t now, ts_error *err);
+/* TS_ENOENT, TS_ENODATA. */
+int ns_removexattr(ns_state *ns, uint64_t ino, const char *name, int64_t now, ts_error *err);
+
 /* ---- Chunks ---- */
 
 /* 0 with length (and sha256 if non-NULL) of a known chunk, or TS_ENOENT. */

@@ -16,7 +16,9 @@
  *      chunk of the chunk table;
  *  N7  each chunk's refcount equals the number of extents pointing into it
  *      and is positive;
- *  N8  the per-type inode counters and the extent counter match.
+ *  N8  the per-type inode counters and the extent counter match;
+ *  N9  extended attributes (namespace_xattr.c): each set names a live
+ *      inode, is non-empty and sorted, within the limits, bytes counted.
  */
 #include "metadata/namespace_int.h"
 
@@ -250,6 +252,7 @@ int ns_check_invariants(const ns_state *ns, ts_error *err)
                      ns->chunks.count, distinct);
         goto free_refs;
     }
+    rc = ns_xattrs_check(ns, err);
 free_refs:
     free(refs);
     free(cref);

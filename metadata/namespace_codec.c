@@ -14,7 +14,10 @@
  *                    i64 atime, mtime, ctime, then by type:
  *                    dir:  u64 parent, u32 n, { bytes name, u64 ino }
  *                    file: u32 n, { u64 file_offset, length, raw16 chunk, u64 chunk_offset }
- *                    link: str target }
+ *                    link: str target },
+ *   (version 2 on) u64 n_xattr_sets, { u64 ino, u32 n, { bytes name, bytes value } }
+ *
+ * Version 1 images (no attributes) still load.
  */
 #include "metadata/namespace_int.h"
 
@@ -24,7 +27,7 @@
 #include "common/util.h"
 
 #define NS_MAGIC 0x534e5354u   /* "TSNS" */
-#define NS_VERSION 1
+#define NS_VERSION 2
 
 void ns_encode(const ns_state *ns, ts_buf *b)
 {
@@ -93,6 +96,19 @@ void ns_encode(const ns_state *ns, ts_buf *b)
                 ts_enc_raw(b, x->e[j].chunk.b, TS_CHUNK_ID_LEN);
                 ts_enc_u64(b, x->e[j].chunk_offset);
             }
+        }
+    }
+    ts_enc_u64(b, ns->xattrs.count);
+    n = ptab_nslots(&ns->xattrs);
+    for (size_t i = 0; i < n; i++) {
+        const struct ns_xattrs *x = ns->xattrs.slot[i];
+        if (!x)
+            continue;
+        ts_enc_u64(b, x->ino);
+        ts_enc_u32(b, x->n);
+        for (uint32_t j = 0; j < x->n; j++) {
+            ts_enc_bytes(b, x->v[j].name, strlen(x->v[j].name));
+            ts_enc_bytes(b, x->v[j].value, x->v[j].len);
         }
     }
 }
@@ -255,6 +271,44 @@ static int decode_inodes(ts_dec *d, ns_state *ns, ts_error *err)
     return 0;
 }
 
+/* Attributes are set through ns_setxattr (at time 0, then the inode's
+ * ctime and version are restored), so the decoder applies the same limits
+ * as the live state. */
+static int decode_xattrs(ts_dec *d, ns_state *ns, ts_error *err)
+{
+    uint64_t n = ts_dec_u64(d);
+    if (!count_ok(d, n, 8 + 4))
+        return ts_fail(err, TS_ECORRUPT, "bad xattr set count");
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t ino = ts_dec_u64(d);
+        uint32_t k = ts_dec_u32(d);
+        struct ns_inode *in = ns_inode_get(ns, ino);
+        if (!ts_dec_ok(d) || !in || k == 0 || !count_ok(d, k, 8) || ns_xattrs_get(ns, ino))
+            return ts_fail(err, TS_ECORRUPT, "xattr set %llu: truncated, empty, duplicated or "
+                           "of a missing inode", (unsigned long long)i);
+        int64_t ctime = in->ctime;
+        uint64_t version = in->version;
+        for (uint32_t j = 0; j < k; j++) {
+            size_t nlen = 0, vlen = 0;
+            const char *name = ts_dec_bytes(d, &nlen);
+            const void *value = ts_dec_bytes(d, &vlen);
+            char buf[NS_XATTR_NAME_MAX + 1];
+            if (!ts_dec_ok(d) || nlen == 0 || nlen > NS_XATTR_NAME_MAX || memchr(name, '\0', nlen))
+                return ts_fail(err, TS_ECORRUPT, "inode %llu: bad attribute %u",
+                               (unsigned long long)ino, j);
+            memcpy(buf, name, nlen);
+            buf[nlen] = '\0';
+            if (ns_setxattr(ns, ino, buf, value, vlen, NS_XATTR_CREATE, 0, err) != 0) {
+                ts_error_prefix(err, "inode %llu attribute %u", (unsigned long long)ino, j);
+                return TS_ECORRUPT;
+            }
+        }
+        in->ctime = ctime;
+        in->version = version;
+    }
+    return 0;
+}
+
 int ns_decode(const void *p, size_t len, ns_state **out, ts_error *err)
 {
     ts_dec d;
@@ -264,14 +318,15 @@ int ns_decode(const void *p, size_t len, ns_state **out, ts_error *err)
     uint8_t version = ts_dec_u8(&d);
     if (!ts_dec_ok(&d) || magic != NS_MAGIC)
         return ts_fail(err, TS_ECORRUPT, "namespace image: bad magic");
-    if (version != NS_VERSION)
+    if (version < 1 || version > NS_VERSION)
         return ts_fail(err, TS_ECORRUPT, "namespace image: unknown version %u", version);
     ns_state *ns = ts_calloc(1, sizeof(*ns));
     ns->next_ino = ts_dec_u64(&d);
     ns->garbage_chunks = ts_dec_u64(&d);
     uint64_t epoch = ts_dec_u64(&d);
     if ((rc = decode_servers(&d, ns, err)) != 0 || (rc = decode_chunks(&d, ns, err)) != 0 ||
-        (rc = decode_inodes(&d, ns, err)) != 0)
+        (rc = decode_inodes(&d, ns, err)) != 0 ||
+        (version >= 2 && (rc = decode_xattrs(&d, ns, err)) != 0))
         goto free_ns;
     ns->membership_epoch = epoch;   /* registering above bumped it */
     if (!ts_dec_done(&d)) {

@@ -59,8 +59,23 @@ struct ns_chunk {
     uint8_t sha256[TS_SHA256_LEN];
 };
 
+/* The extended attributes of one inode (namespace_xattr.c), sorted by
+ * name; bytes = sum of name lengths and value lengths.  Present only while
+ * the inode has at least one attribute. */
+struct ns_xattr {
+    char *name;
+    uint8_t *value;
+    uint32_t len;
+};
+struct ns_xattrs {
+    uint64_t ino;
+    uint32_t n, bytes;
+    struct ns_xattr *v;
+};
+
 struct ns_state {
     ptab inodes;              /* of struct ns_inode, keyed by ino */
+    ptab xattrs;              /* of struct ns_xattrs, keyed by ino */
     ptab chunks;              /* of struct ns_chunk, keyed by id */
     uint64_t next_ino;        /* never reused */
     uint64_t nfiles, ndirs, nsymlinks, nextents;
@@ -79,6 +94,7 @@ struct ns_name_key {
 extern const ptab_ops ns_inode_ops;
 extern const ptab_ops ns_dentry_ops;
 extern const ptab_ops ns_chunk_ops;
+extern const ptab_ops ns_xattrs_ops;
 
 static inline uint32_t ns_ino_hash(uint64_t ino)
 {
@@ -100,5 +116,14 @@ void ns_extents_truncate(ns_state *ns, struct ns_inode *in, uint64_t new_size);
 void ns_chunk_ref(ns_state *ns, const ts_chunk_id *id);
 void ns_chunk_unref(ns_state *ns, const ts_chunk_id *id);
 struct ns_chunk *ns_chunk_get(const ns_state *ns, const ts_chunk_id *id);
+
+/* namespace_xattr.c */
+struct ns_xattrs *ns_xattrs_get(const ns_state *ns, uint64_t ino);
+/* Drops the attributes of ino (when it is destroyed). */
+void ns_xattrs_drop(ns_state *ns, uint64_t ino);
+void ns_xattrs_free_all(ns_state *ns);
+/* N9: every attribute set names a live inode, is non-empty, sorted, and
+ * within the limits; its byte count is right. */
+int ns_xattrs_check(const ns_state *ns, ts_error *err);
 
 #endif

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(build-essential autoconf automake libtool pkg-config
           libfuse3-dev fuse3 libcurl4-openssl-dev libssl-dev libmicrohttpd-dev
-          uthash-dev libjansson-dev bats jq curl python3 procps)
+          uthash-dev libjansson-dev bats jq curl python3 procps git rsync)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

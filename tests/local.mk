@@ -3,6 +3,8 @@ include tests/unit/common.mk
 include tests/unit/metadata.mk
 include tests/unit/chunkserver.mk
 include tests/unit/fs.mk
+include tests/unit/mapreduce.mk
+include tests/sim/sim.mk
 
 # Benchmarks (built by `make check`, run by hand: see tests/bench/*.sh).
 check_PROGRAMS += tests/bench/meta_create

@@ -20,7 +20,7 @@
  *
  *     raft_step / raft_tick / raft_propose / raft_read_index ...
  *     if (raft_has_ready(r)) {
- *         raft_ready(r, &rd);
+ *         raft_get_ready(r, &rd);
  *         1. if rd.snapshot_chunk: write the piece to the incoming snapshot
  *         2. if rd.snapshot: make the received snapshot current, drop the
  *            whole log, restore the state machine from it
@@ -36,7 +36,7 @@
  *         raft_advance(r, &rd);
  *     }
  *
- * Between raft_ready and raft_advance no other function of this core may be
+ * Between raft_get_ready and raft_advance no other function of this core may be
  * called: the pointers in the ready point into the core's memory.
  *
  * Configuration entries carry the whole new configuration (raft_conf); a
@@ -209,7 +209,7 @@ void raft_free(raft *r);
 /* Input. */
 int raft_step(raft *r, const raft_msg *m);     /* 0, or TS_EINVAL for a malformed message */
 void raft_tick(raft *r);
-/* Appends a command.  0 with *index/*term (the app waits until the entry at
+/* Appends a command.  0 with *index and *term (the app waits until the entry at
  * index is applied and checks its term: a different term means the proposal
  * was lost, retry).  TS_ENOTLEADER, TS_EBUSY (leadership transfer running),
  * TS_ENOMEM. */
@@ -229,14 +229,19 @@ int raft_read_index(raft *r, uint64_t ctx);
 /* Forces an election now (tests, and a single-server group at start). */
 void raft_campaign(raft *r);
 
-/* The caller has a snapshot of the state machine at `index` (<= applied)
- * of size bytes; log entries up to index - keep may be dropped from memory
- * (the caller drops them from disk as it likes).  0, TS_EINVAL. */
-int raft_compact(raft *r, uint64_t index, uint64_t size, uint64_t keep);
+/* The caller has an image of the state machine at `index` (<= applied) of
+ * size bytes.  Fills *meta (term, configuration as of index), which the
+ * caller stores with the image before it calls the core again: from now on
+ * the core may stream that snapshot to followers.  Log entries up to
+ * index - keep are dropped from memory (the caller drops entries <= index
+ * from disk once the snapshot is durable).  0, TS_EINVAL (index beyond
+ * applied, below the current snapshot, or unknown). */
+int raft_compact(raft *r, uint64_t index, uint64_t size, uint64_t keep,
+                 raft_snapshot_meta *meta);
 
 /* Output. */
 int raft_has_ready(const raft *r);
-void raft_ready(raft *r, raft_ready *rd);
+void raft_get_ready(raft *r, raft_ready *rd);
 void raft_advance(raft *r, const raft_ready *rd);
 
 /* Inspection. */

@@ -9,8 +9,22 @@ TESSERA=$BUILD/tessera
 export PATH="$BUILD:$PATH"
 
 # start_cluster [tessera local up options...]: 3 chunkservers, 16 MiB chunks,
-# failure detection in 3 s unless overridden.
+# failure detection in 3 s unless overridden; no mount (tests of the CLI
+# and the daemons need none).
 start_cluster() {
+    start_cluster_common --no-mount "$@"
+}
+
+# start_mounted_cluster [options...]: the same, mounted by `tessera local up`
+# at $MNT (= $CLUSTER/mnt).
+start_mounted_cluster() {
+    start_cluster_common "$@" || return 1
+    MNT=$CLUSTER/mnt
+    track_mount "$MNT"
+    is_mounted "$MNT" || { echo "local up did not mount $MNT" >&2; return 1; }
+}
+
+start_cluster_common() {
     CLUSTER=$BATS_TEST_TMPDIR/cluster
     run "$TESSERA" local up --dir "$CLUSTER" --chunkservers 3 --chunk-size 16M \
         --heartbeat-timeout 3000 "$@"
@@ -19,6 +33,25 @@ start_cluster() {
         return 1
     fi
     export TESSERA_CONF=$CLUSTER/client.conf
+}
+
+# public_dir: an empty directory every user can reach (the test's own temp
+# dir is private to root), removed by teardown.
+public_dir() {
+    local d
+    d=$(mktemp -d /tmp/tessera-bats.XXXXXX)
+    chmod 755 "$d"
+    echo "$d" >>"$BATS_TEST_TMPDIR/tracked.dirs"
+    echo "$d"
+}
+
+# mount_extra DIR [-o options]: one more mount of the test's cluster, by
+# hand, unmounted by teardown whatever happens.
+mount_extra() {
+    local dir=$1; shift
+    mkdir -p "$dir"
+    track_mount "$dir"
+    "$BUILD/tessera-mount" "$@" "$CLUSTER/client.conf" "$dir"
 }
 
 # The PIDs this test's cluster recorded, one per line.
@@ -33,6 +66,9 @@ cluster_pids() {
 # remove exactly them even when the test failed halfway.
 track_pid() { echo "$1" >>"$BATS_TEST_TMPDIR/tracked.pids"; }
 track_mount() { echo "$1" >>"$BATS_TEST_TMPDIR/tracked.mounts"; }
+# From the mount table, so a mount whose daemon died (ENOTCONN on stat)
+# still counts.
+is_mounted() { awk -v m="$1" '$2 == m { found = 1 } END { exit !found }' /proc/self/mounts; }
 
 cleanup_tracked() {
     local p m
@@ -44,9 +80,15 @@ cleanup_tracked() {
     fi
     if [ -f "$BATS_TEST_TMPDIR/tracked.mounts" ]; then
         while read -r m; do
-            mountpoint -q "$m" && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; }
+            is_mounted "$m" && { fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; }
         done <"$BATS_TEST_TMPDIR/tracked.mounts"
         rm -f "$BATS_TEST_TMPDIR/tracked.mounts"
+    fi
+    if [ -f "$BATS_TEST_TMPDIR/tracked.dirs" ]; then
+        while read -r m; do
+            is_mounted "$m" || rmdir "$m" 2>/dev/null || true
+        done <"$BATS_TEST_TMPDIR/tracked.dirs"
+        rm -f "$BATS_TEST_TMPDIR/tracked.dirs"
     fi
 }
 
@@ -56,6 +98,10 @@ stop_cluster() {
     local pids
     pids=$(cluster_pids)
     timeout 30 "$TESSERA" local down --dir "$CLUSTER" >/dev/null 2>&1 || true
+    # A mount `local down` could not remove must not outlive the test.
+    if is_mounted "$CLUSTER/mnt"; then
+        fusermount3 -uz "$CLUSTER/mnt" 2>/dev/null || umount -l "$CLUSTER/mnt" 2>/dev/null || true
+    fi
     # Whatever `local down` could not stop, stop by PID (only our daemons).
     local p
     for p in $pids; do
