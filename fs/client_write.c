@@ -184,7 +184,7 @@ int tess_upload_chunk(tess_client *c, const void *data, size_t len, unsigned rep
     tess_servers s = {0};
     ts_place_server *ps = NULL;
     size_t *ranked = NULL, *chain = NULL, up = 0;
-    unsigned char *excluded = NULL;
+    unsigned char *excluded = NULL, *suspected = NULL, *skip = NULL;
     uint8_t sha[TS_SHA256_LEN];
     ts_buf failures = {0};
     long timeout;
@@ -198,7 +198,9 @@ int tess_upload_chunk(tess_client *c, const void *data, size_t len, unsigned rep
     ps = ts_calloc(s.n + 1, sizeof(*ps));
     ranked = ts_calloc(s.n + 1, sizeof(*ranked));
     chain = ts_calloc(s.n + 1, sizeof(*chain));
-    excluded = ts_calloc(s.n + 1, 1);
+    excluded = ts_calloc(s.n + 1, 1);      /* failed during this call */
+    suspected = ts_calloc(s.n + 1, 1);     /* failed recently elsewhere */
+    skip = ts_calloc(s.n + 1, 1);
     for (size_t i = 0; i < s.n; i++) {
         ps[i].id = s.v[i].id;
         ps[i].zone = s.v[i].zone;
@@ -211,15 +213,15 @@ int tess_upload_chunk(tess_client *c, const void *data, size_t len, unsigned rep
         goto free_all;
     }
     ts_place_prepare(ps, s.n);
-    /* Leave out servers that just failed, while enough others remain. */
-    {
-        size_t suspects = 0;
-        for (size_t i = 0; i < s.n; i++)
-            if (ps[i].eligible && tess_suspect_is(c, s.v[i].id))
-                excluded[i] = 1, suspects++;
-        if (up - suspects < replicas)
-            memset(excluded, 0, s.n);
-    }
+    /* Leave out servers that failed recently (here or in another call),
+     * while enough others remain; they get their chance again below when
+     * this call's own failures leave too few. */
+    size_t suspects = 0;
+    for (size_t i = 0; i < s.n; i++)
+        if (ps[i].eligible && tess_suspect_is(c, s.v[i].id))
+            suspected[i] = 1, suspects++;
+    if (up - suspects < replicas)
+        memset(suspected, 0, s.n);
     /* A generous timeout for the body: the configured one plus a second per
      * MiB, so a big chunk on a slow link is not cut off midway. */
     timeout = c->timeout_ms + (long)(len >> 20) * 1000;
@@ -236,7 +238,14 @@ int tess_upload_chunk(tess_client *c, const void *data, size_t len, unsigned rep
         ts_chunk_id_random(&id);
         ts_chunk_id_to_hex(&id, hex);
         nranked = ts_place_rank(&id, ps, s.n, ranked);
-        nchain = tess_chain_select(ranked, nranked, excluded, replicas, chain);
+        for (size_t i = 0; i < s.n; i++)
+            skip[i] = excluded[i] | suspected[i];
+        nchain = tess_chain_select(ranked, nranked, skip, replicas, chain);
+        if (nchain < replicas) {
+            /* A suspect may have come back (a restarted server). */
+            memset(suspected, 0, s.n);
+            nchain = tess_chain_select(ranked, nranked, excluded, replicas, chain);
+        }
         if (nchain < replicas) {
             size_t working = 0;
             for (size_t i = 0; i < s.n; i++)
@@ -293,6 +302,8 @@ int tess_upload_chunk(tess_client *c, const void *data, size_t len, unsigned rep
                  failures.data ? failures.data : "no server accepted it");
 free_all:
     ts_buf_free(&failures);
+    free(skip);
+    free(suspected);
     free(excluded);
     free(chain);
     free(ranked);

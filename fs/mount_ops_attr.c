@@ -315,6 +315,15 @@ static void caps_note(mnt_ctx *m, uint64_t ino, int absent)
     pthread_mutex_unlock(&m->itable.mu);
 }
 
+/* The "system." namespace belongs to the kernel (POSIX ACLs and the
+ * like), which this filesystem does not implement: answering ENOTSUP makes
+ * cp -a and friends fall back to chmod instead of storing an ACL blob that
+ * would never be enforced. */
+static int reserved_name(const char *name)
+{
+    return strncmp(name, "system.", 7) == 0;
+}
+
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
     mnt_ctx *m = mnt_of(req);
@@ -324,6 +333,10 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
     ts_error e;
     int rc;
 
+    if (reserved_name(name)) {
+        fuse_reply_err(req, ENOTSUP);
+        return;
+    }
     if (is_caps && caps_known_absent(m, ino)) {
         fuse_reply_err(req, ENODATA);
         return;
@@ -377,6 +390,10 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
         fuse_reply_err(req, EINVAL);
         return;
     }
+    if (reserved_name(name)) {
+        fuse_reply_err(req, ENOTSUP);
+        return;
+    }
     if (flags & XATTR_CREATE)
         f |= TESS_XATTR_CREATE;
     if (flags & XATTR_REPLACE)
@@ -396,6 +413,10 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
     ts_error e;
     int rc;
 
+    if (reserved_name(name)) {
+        fuse_reply_err(req, ENOTSUP);
+        return;
+    }
     caps_note(m, ino, 0);
     rc = tess_removexattr(m->c, ino, name, &e);
     if (rc != 0) {

@@ -621,7 +621,20 @@ static void lose_server(struct coord *k, struct server *s, const char *why)
     if (!s->alive)
         return;
     s->alive = 0;
+    /* Attempts reset on other servers (reduces, when maps must run again)
+     * are still running there: stop them. */
+    size_t n = mr_job_ntasks(&k->job);
+    int *was = ts_malloc(n * sizeof(*was));
+    for (size_t i = 0; i < n; i++) {
+        mr_task *t = mr_job_task(&k->job, i);
+        was[i] = t->state == MR_RUNNING ? t->server : -1;
+    }
     size_t reset = mr_job_server_lost(&k->job, (int)(s - k->servers), ts_mono_ms());
+    for (size_t i = 0; i < n; i++)
+        if (was[i] >= 0 && mr_job_task(&k->job, i)->state != MR_RUNNING &&
+            k->servers[was[i]].alive)
+            exec_delete(k, &k->servers[was[i]], k->extra[i].attempt_id);
+    free(was);
     TS_WARN("job %s: chunkserver %s lost (%s); %zu task(s) to run again", k->id, s->id, why,
             reset);
     /* Reset tasks are no longer running anywhere. */

@@ -551,19 +551,21 @@ static int send_append(raft *r, progress *p, int send_empty)
     return 1;
 }
 
-static void send_append_all(raft *r, progress *p)
+/* Sends p everything the window allows; the first message goes out even
+ * if empty when send_empty (it carries the commit index, or makes a
+ * follower that lost appends reject, which restarts probing). */
+static void send_append_all(raft *r, progress *p, int send_empty)
 {
-    int first = 1;
-    while (send_append(r, p, first) && p->state == PR_REPLICATE &&
+    while (send_append(r, p, send_empty) && p->state == PR_REPLICATE &&
            p->next <= last_index(r))
-        first = 0;
+        send_empty = 0;
 }
 
 static void bcast_append(raft *r)
 {
     for (uint32_t i = 0; i < r->conf.n; i++)
         if (r->prs[i].id != r->id)
-            send_append_all(r, &r->prs[i]);
+            send_append_all(r, &r->prs[i], 1);
 }
 
 static void send_timeout_now(raft *r, uint64_t to)
@@ -755,9 +757,27 @@ static void check_election(raft *r)
     }
 }
 
+/* Whether this server may start an election: it is a voter in its latest
+ * configuration, or in the committed one.  The second case matters when a
+ * leader appended its own removal and lost leadership before committing it:
+ * its log is the most up to date, so nobody else can win, and it must be
+ * able to finish the change itself (elected by a majority of the new
+ * configuration, it commits it and then steps down). */
+static int can_campaign(const raft *r)
+{
+    if (is_voter(r, r->id))
+        return 1;
+    if (r->conf_index <= r->commit)
+        return 0;
+    raft_conf c;
+    conf_at(r, r->commit, &c, NULL);
+    const raft_member *me = raft_conf_find(&c, r->id);
+    return me != NULL && me->role == RAFT_VOTER && raft_conf_voters(&r->conf) > 0;
+}
+
 static void campaign(raft *r, int pre, int transfer)
 {
-    if (!is_voter(r, r->id))
+    if (!can_campaign(r))
         return;
     reset_timers(r);
     r->leader = 0;
@@ -945,16 +965,26 @@ static void handle_snap(raft *r, const raft_msg *m)
         reply(r, m, &out);
         return;
     }
-    /* Complete: the snapshot replaces our whole log and state. */
     r->recv_active = 0;
+    out.type = RAFT_MSG_APPEND_RESP;
+    out.index = m->snap.index;
+    if (raft_term_at(r, m->snap.index) == m->snap.term) {
+        /* Appends overtook the transfer: the log already holds what the
+         * snapshot covers, and maybe entries after it that we acknowledged.
+         * Keep them (dropping acknowledged entries would leave the leader
+         * believing we store them); the received image is not needed. */
+        if (m->snap.index > r->commit)
+            r->commit = m->snap.index;
+        reply(r, m, &out);
+        return;
+    }
+    /* Complete: the snapshot replaces our whole log and state. */
     r->install = m->snap;
     r->install_pending = 1;
     r->snap = m->snap;
     log_reset(r, m->snap.index, m->snap.term);
     r->commit = r->applied = m->snap.index;
     set_conf(r, &m->snap.conf, m->snap.index);
-    out.type = RAFT_MSG_APPEND_RESP;
-    out.index = m->snap.index;
     reply(r, m, &out);
 }
 
@@ -973,8 +1003,14 @@ static void handle_append_resp(raft *r, progress *p, const raft_msg *m)
         }
         /* Skip back over the follower's conflicting term. */
         uint64_t idx = TS_MIN(m->hint, m->index);
-        while (idx > p->match && idx >= r->first && raft_term_at(r, idx) > m->hint_term)
+        while (idx > p->match) {
+            uint64_t t = raft_term_at(r, idx);
+            if (t != 0 && t <= m->hint_term)
+                break;
             idx--;
+            if (t == 0)
+                break;      /* compacted away: next < first sends a snapshot */
+        }
         pr_become_probe(r, p, idx + 1);
         send_append(r, p, 1);
         return;
@@ -998,7 +1034,7 @@ static void handle_append_resp(raft *r, progress *p, const raft_msg *m)
     } else if (p->state == PR_PROBE) {
         p->probe_sent = 0;
     }
-    send_append_all(r, p);
+    send_append_all(r, p, 0);
 }
 
 static void handle_heartbeat_resp(raft *r, progress *p, const raft_msg *m)
@@ -1015,7 +1051,7 @@ static void handle_heartbeat_resp(raft *r, progress *p, const raft_msg *m)
         p->acked_seq = m->ctx;
     release_reads(r);
     if (p->match < last_index(r))
-        send_append_all(r, p);
+        send_append_all(r, p, 1);
 }
 
 static void handle_snap_resp(raft *r, progress *p, const raft_msg *m)
@@ -1168,7 +1204,7 @@ void raft_tick(raft *r)
         tick_leader(r);
         return;
     }
-    if (++r->election_elapsed >= r->rand_timeout && is_voter(r, r->id))
+    if (++r->election_elapsed >= r->rand_timeout && can_campaign(r))
         campaign(r, 1, 0);
 }
 
@@ -1178,7 +1214,7 @@ int raft_propose(raft *r, const void *data, size_t len, uint64_t *index, uint64_
 {
     if (r->role != RAFT_LEADER)
         return TS_ENOTLEADER;
-    if (r->transfer_target != 0)
+    if (r->transfer_target != 0 || last_index(r) - r->commit >= r->cfg.max_uncommitted)
         return TS_EBUSY;
     int rc = append_local(r, RAFT_ENTRY_NORMAL, data, len, index);
     if (rc != 0)
@@ -1246,7 +1282,7 @@ int raft_transfer(raft *r, uint64_t id)
     if (p->match == last_index(r))
         send_timeout_now(r, id);
     else
-        send_append_all(r, p);
+        send_append_all(r, p, 0);
     return 0;
 }
 
@@ -1372,6 +1408,8 @@ int raft_new(const raft_config *cfg, const raft_restore *rs, raft **out)
         r->cfg.max_batch_bytes = 1u << 20;
     if (r->cfg.snapshot_chunk == 0)
         r->cfg.snapshot_chunk = 1u << 20;
+    if (r->cfg.max_uncommitted == 0)
+        r->cfg.max_uncommitted = 4096;
     r->id = cfg->id;
     r->rng = cfg->seed ^ (cfg->id * 0xD1B54A32D192ED03ull);
     r->term = rs->term;

@@ -184,6 +184,7 @@ typedef struct raft_config {
     uint32_t max_batch_entries; /* per append message (default 256) */
     uint64_t max_batch_bytes;   /* per append message (default 1 MiB) */
     uint32_t snapshot_chunk;    /* bytes per InstallSnapshot piece (default 1 MiB) */
+    uint32_t max_uncommitted;   /* proposals beyond commit before TS_EBUSY (default 4096) */
     uint64_t seed;              /* for the election timeout PRNG */
 } raft_config;
 
@@ -211,7 +212,8 @@ int raft_step(raft *r, const raft_msg *m);     /* 0, or TS_EINVAL for a malforme
 void raft_tick(raft *r);
 /* Appends a command.  0 with *index and *term (the app waits until the entry at
  * index is applied and checks its term: a different term means the proposal
- * was lost, retry).  TS_ENOTLEADER, TS_EBUSY (leadership transfer running),
+ * was lost, retry).  TS_ENOTLEADER, TS_EBUSY (leadership transfer running,
+ * or max_uncommitted entries already wait for a majority: back-pressure),
  * TS_ENOMEM. */
 int raft_propose(raft *r, const void *data, size_t len, uint64_t *index, uint64_t *term);
 

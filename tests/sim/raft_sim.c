@@ -52,7 +52,11 @@
 #define INITIAL_MAX 5
 #define ELECTION_TICKS 10
 #define HEARTBEAT_TICKS 2
+/* After faults stop: a leader must commit a new command within
+ * LIVENESS_BOUND ticks, and every member must have applied it within
+ * CATCHUP_BOUND (members far behind catch up with small batches). */
 #define LIVENESS_BOUND 600
+#define CATCHUP_BOUND 6000
 
 /* ---- per-seed world ------------------------------------------------------ */
 
@@ -398,6 +402,7 @@ static void node_start(world *w, node *n)
     cfg.max_inflight = 1 + (uint32_t)rnd_below(w, 8);
     cfg.max_batch_entries = 1 + (uint32_t)rnd_below(w, 16);
     cfg.snapshot_chunk = 8 + (uint32_t)rnd_below(w, 64);
+    cfg.max_uncommitted = 8 + (uint32_t)rnd_below(w, 64);
     cfg.seed = rnd(w);
     raft_restore rs = {0};
     raft_conf boot = {0};
@@ -703,10 +708,19 @@ static void conf_change(world *w, node *l)
     process_ready(w, l);
 }
 
+static void dump(world *w);
+
 static void deliver_due(world *w)
 {
-    /* Pick due messages in random order until none is left. */
-    for (;;) {
+    /* Pick due messages in random order until none is left.  A healthy
+     * exchange settles quickly; an endless one within a single time unit is
+     * a livelock. */
+    for (int rounds = 0;; rounds++) {
+        if (rounds > 100000) {
+            failf(w, "livelock: messages keep flowing without time passing");
+            dump(w);
+            return;
+        }
         size_t due = 0;
         for (size_t i = 0; i < w->n_net; i++)
             due += w->net[i].at <= w->now;
@@ -734,6 +748,12 @@ static void deliver_due(world *w)
             if (raft_msg_decode(m.buf, m.len, &rm) != 0) {
                 failf(w, "message from %d does not decode", m.from + 1);
             } else {
+                if (w->trace > 1)
+                    trace(w, "%s %" PRIu64 "->%" PRIu64 " term %" PRIu64 " index %" PRIu64
+                          " log_term %" PRIu64 " commit %" PRIu64 " n %zu reject %d hint %"
+                          PRIu64 " offset %" PRIu64, raft_msg_type_name(rm.type), rm.from,
+                          rm.to, rm.term, rm.index, rm.log_term, rm.commit, rm.n_entries,
+                          rm.reject, rm.hint, rm.offset);
                 int rc = raft_step(to->r, &rm);
                 if (rc != 0)
                     failf(w, "server %" PRIu64 " rejected a %s: %s", to->id,
@@ -805,22 +825,49 @@ static void fault_step(world *w)
     }
 }
 
-/* Members according to the newest configuration any running server has. */
-static int liveness_done(world *w, uint64_t probe_index)
+static void dump(world *w)
+{
+    if (!w->trace)
+        return;
+    for (int i = 0; i < w->n_nodes; i++) {
+        node *n = &w->nodes[i];
+        if (!n->up) {
+            fprintf(stderr, "  server %" PRIu64 ": down\n", n->id);
+            continue;
+        }
+        raft_status st;
+        raft_get_status(n->r, &st);
+        fprintf(stderr, "  server %" PRIu64 ": %s term %" PRIu64 " leader %" PRIu64
+                " commit %" PRIu64 " applied %" PRIu64 " last %" PRIu64 " snap %" PRIu64
+                " sm %" PRIu64 " conf", n->id, raft_role_name(st.role), st.term, st.leader,
+                st.commit, st.applied, st.last_index, st.snap_index, n->sm_index);
+        for (uint32_t k = 0; k < st.conf.n; k++)
+            fprintf(stderr, " %" PRIu64 "%s", st.conf.m[k].id,
+                    st.conf.m[k].role == RAFT_LEARNER ? "L" : "");
+        for (uint32_t k = 0; k < st.conf.n && st.role == RAFT_LEADER; k++)
+            fprintf(stderr, " [%" PRIu64 " m%" PRIu64 " n%" PRIu64 " s%u]", st.pr[k].id,
+                    st.pr[k].match, st.pr[k].next, st.pr[k].state);
+        fputc('\n', stderr);
+    }
+}
+
+/* 0: no leader has applied the probe yet; 1: it has, but not every member
+ * of the leader's configuration; 2: everyone has. */
+static int liveness_state(world *w, uint64_t probe_index)
 {
     node *l = find_leader(w);
     if (l == NULL || probe_index == 0)
         return 0;
     raft_status st;
     raft_get_status(l->r, &st);
-    if (st.applied < probe_index)
+    if (st.applied < probe_index || raft_term_at(l->r, probe_index) != st.term)
         return 0;
     for (uint32_t i = 0; i < st.conf.n; i++) {
         node *n = &w->nodes[st.conf.m[i].id - 1];
         if (!n->up || n->sm_index < probe_index)
-            return 0;
+            return 1;
     }
-    return 1;
+    return 2;
 }
 
 static void world_free(world *w)
@@ -897,19 +944,32 @@ static int run_seed(world *w, uint64_t seed, uint64_t steps, int tr)
             node_start(w, &w->nodes[i]);
     uint64_t start = w->now, probe = 0;
     node *probe_node = NULL;
-    while (!w->fail[0] && !liveness_done(w, probe)) {
-        if (w->now - start > LIVENESS_BOUND) {
-            failf(w, "liveness: no leader committed and applied a command on every member "
-                  "within %d ticks after faults stopped", LIVENESS_BOUND);
+    int ls;
+    while (!w->fail[0] && (ls = liveness_state(w, probe)) != 2) {
+        if (ls == 0 && w->now - start > LIVENESS_BOUND) {
+            failf(w, "liveness: no leader committed a command within %d ticks after faults "
+                  "stopped", LIVENESS_BOUND);
+            dump(w);
+            break;
+        }
+        if (w->now - start > CATCHUP_BOUND) {
+            failf(w, "liveness: members did not catch up within %d ticks after faults "
+                  "stopped", CATCHUP_BOUND);
+            dump(w);
             break;
         }
         node *l = find_leader(w);
-        if (l != NULL && (probe_node != l || probe == 0)) {
-            if (propose(w, l) == 0) {
-                raft_status st;
-                raft_get_status(l->r, &st);
-                probe = st.last_index;
-                probe_node = l;
+        if (l != NULL) {
+            raft_status st;
+            raft_get_status(l->r, &st);
+            /* (Re)propose until the probe is in the current leader's log
+             * with its term. */
+            if (probe_node != l || probe == 0 || raft_term_at(l->r, probe) != st.term) {
+                if (propose(w, l) == 0 && l->up) {
+                    raft_get_status(l->r, &st);
+                    probe = st.last_index;
+                    probe_node = l;
+                }
             }
         }
         tick_all(w, 0.0);
@@ -954,7 +1014,7 @@ int main(int argc, char **argv)
         steps = strtoull(argv[2], NULL, 10);
     if (argc > 3)
         first = strtoull(argv[3], NULL, 10);
-    int tr = (e = getenv("RAFT_SIM_TRACE")) != NULL && atoi(e) != 0;
+    int tr = (e = getenv("RAFT_SIM_TRACE")) != NULL ? atoi(e) : 0;   /* 2: messages too */
     if ((e = getenv("RAFT_SIM_SEED")) != NULL) {
         first = strtoull(e, NULL, 10);
         seeds = 1;

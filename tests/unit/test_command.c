@@ -95,6 +95,18 @@ static void make(int type, cmd *c)
         c->u.server.zone = ts_strdup("rack-a");
         c->u.server.weight = 2.5;
         break;
+    case CMD_SETXATTR:
+        c->u.xattr.ino = 3;
+        c->u.xattr.name = ts_strdup("user.k");
+        c->u.xattr.value = ts_malloc(3);
+        memcpy(c->u.xattr.value, "\0v\xff", 3);
+        c->u.xattr.len = 3;
+        c->u.xattr.flags = 1;
+        break;
+    case CMD_REMOVEXATTR:
+        c->u.xattr.ino = 3;
+        c->u.xattr.name = ts_strdup("user.k");
+        break;
     }
 }
 
@@ -244,6 +256,21 @@ static void test_apply(void)
     cmd_free(&c);
     make(CMD_REGISTER_SERVER, &c);
     TC_CHECK(cmd_apply(ns, &c, &r, &e) == 0 && ns_server_count(ns) == 1);
+    cmd_free(&c);
+    /* xattrs on the file made above (inode 3): create, again (EEXIST), remove */
+    make(CMD_SETXATTR, &c);
+    TC_CHECK(cmd_apply(ns, &c, &r, &e) == 0);
+    TC_CHECK(cmd_apply(ns, &c, &r, &e) == TS_EEXIST);
+    {
+        const void *v;
+        size_t len;
+        TC_CHECK(ns_getxattr(ns, 3, "user.k", &v, &len, &e) == 0 && len == 3 &&
+                 memcmp(v, "\0v\xff", 3) == 0);
+    }
+    cmd_free(&c);
+    make(CMD_REMOVEXATTR, &c);
+    TC_CHECK(cmd_apply(ns, &c, &r, &e) == 0);
+    TC_CHECK(cmd_apply(ns, &c, &r, &e) == TS_ENODATA);
     cmd_free(&c);
     cmd bogus = { .type = 99 };
     TC_CHECK(cmd_apply(ns, &bogus, &r, &e) == TS_EINVAL);

@@ -239,6 +239,57 @@ static void test_malformed(void)
     reply_free(&r);
 }
 
+static void test_xattr_calls(void)
+{
+    struct reply r = call("POST", "/v1/ns/create", "{\"parent\":1,\"name\":\"xf\",\"mode\":420,"
+                                                   "\"uid\":0,\"gid\":0}");
+    TC_CHECK(r.status == 200);
+    char body[256];
+    json_int_t ino = jint(r.json, "attr", "ino");
+    reply_free(&r);
+    snprintf(body, sizeof(body), "{\"ino\":%lld,\"name\":\"user.k\",\"value\":\"00ff41\"}",
+             (long long)ino);
+    r = call("POST", "/v1/ns/setxattr", body);
+    TC_CHECK(r.status == 200);
+    reply_free(&r);
+    snprintf(body, sizeof(body), "{\"ino\":%lld,\"name\":\"user.k\",\"value\":\"00\",\"flags\":1}",
+             (long long)ino);
+    r = call("POST", "/v1/ns/setxattr", body);
+    TC_CHECK(r.status == 409);
+    TC_CHECK_STR(err_name(&r), "EEXIST");
+    reply_free(&r);
+    snprintf(body, sizeof(body), "{\"ino\":%lld,\"name\":\"user.k\",\"value\":\"0\"}",
+             (long long)ino);
+    r = call("POST", "/v1/ns/setxattr", body);
+    TC_CHECK(r.status == 400);
+    reply_free(&r);
+    snprintf(body, sizeof(body), "{\"ino\":%lld,\"name\":\"user.k\"}", (long long)ino);
+    r = call("POST", "/v1/ns/getxattr", body);
+    TC_CHECK(r.status == 200);
+    TC_CHECK_STR(json_string_value(json_object_get(r.json, "value")), "00ff41");
+    reply_free(&r);
+    snprintf(body, sizeof(body), "{\"ino\":%lld}", (long long)ino);
+    r = call("POST", "/v1/ns/listxattr", body);
+    TC_CHECK(r.status == 200 && json_array_size(json_object_get(r.json, "names")) == 1);
+    reply_free(&r);
+    snprintf(body, sizeof(body), "{\"ino\":%lld,\"name\":\"user.k\"}", (long long)ino);
+    r = call("POST", "/v1/ns/removexattr", body);
+    TC_CHECK(r.status == 200);
+    reply_free(&r);
+    r = call("POST", "/v1/ns/getxattr", body);
+    TC_CHECK_STR(err_name(&r), "ENODATA");
+    reply_free(&r);
+    r = call("POST", "/v1/ns/getxattr", "{\"ino\":99999,\"name\":\"user.k\"}");
+    TC_CHECK(r.status == 404);
+    reply_free(&r);
+    r = call("POST", "/v1/ns/listxattr", "{}");
+    TC_CHECK(r.status == 400);
+    reply_free(&r);
+    r = call("POST", "/v1/ns/unlink", "{\"parent\":1,\"name\":\"xf\"}");
+    TC_CHECK(r.status == 200);
+    reply_free(&r);
+}
+
 int main(void)
 {
     ts_log_init("test_meta_api", TS_LOG_ERROR);
@@ -255,6 +306,7 @@ int main(void)
     TC_RUN(test_namespace_calls);
     TC_RUN(test_commit_layout_cluster);
     TC_RUN(test_malformed);
+    TC_RUN(test_xattr_calls);
     meta_api_free(api);
     cluster_free(cl);
     store_close(st);

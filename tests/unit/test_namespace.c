@@ -611,6 +611,73 @@ static void test_random_ops(void)
     ns_free(ns);
 }
 
+static int count_names(void *arg, const char *name, const void *value, size_t len)
+{
+    (void)name;
+    (void)value;
+    (void)len;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void test_xattrs(void)
+{
+    ns_state *ns = ns_new(1);
+    ts_error e = {0};
+    const void *v;
+    size_t len;
+    int n = 0;
+    uint64_t f = create_ok(ns, 1, "f");
+    ts_attr before, after;
+    TC_CHECK(ns_getattr(ns, f, &before, &e) == 0);
+    TC_CHECK(ns_setxattr(ns, f, "user.b", "2", 1, 0, 50, &e) == 0);
+    TC_CHECK(ns_setxattr(ns, f, "user.a", "", 0, NS_XATTR_CREATE, 51, &e) == 0);
+    INV(ns);
+    TC_CHECK(ns_getattr(ns, f, &after, &e) == 0);
+    TC_CHECK(after.ctime_ns == 51 && after.version == before.version + 2);
+    TC_CHECK(ns_getxattr(ns, f, "user.a", &v, &len, &e) == 0 && len == 0);
+    TC_CHECK(ns_getxattr(ns, f, "user.b", &v, &len, &e) == 0 && len == 1 &&
+             memcmp(v, "2", 1) == 0);
+    TC_CHECK(ns_getxattr(ns, f, "user.c", &v, &len, &e) == TS_ENODATA);
+    TC_CHECK(ns_getxattr(ns, 999, "user.c", &v, &len, &e) == TS_ENOENT);
+    TC_CHECK(ns_setxattr(ns, f, "user.a", "x", 1, NS_XATTR_CREATE, 52, &e) == TS_EEXIST);
+    TC_CHECK(ns_setxattr(ns, f, "user.z", "x", 1, NS_XATTR_REPLACE, 52, &e) == TS_ENODATA);
+    TC_CHECK(ns_setxattr(ns, f, "user.z", "x", 1, 3, 52, &e) == TS_EINVAL);
+    TC_CHECK(ns_setxattr(ns, f, "", "x", 1, 0, 52, &e) == TS_EINVAL);
+    char big[NS_XATTR_VALUE_MAX + 1];
+    memset(big, 'v', sizeof(big));
+    TC_CHECK(ns_setxattr(ns, f, "user.big", big, sizeof(big), 0, 52, &e) == TS_ERANGE);
+    /* the total per inode is bounded */
+    char name[32];
+    int rc = 0;
+    for (int i = 0; i < 10 && rc == 0; i++) {
+        snprintf(name, sizeof(name), "user.v%d", i);
+        rc = ns_setxattr(ns, f, name, big, NS_XATTR_VALUE_MAX, 0, 53, &e);
+    }
+    TC_CHECK(rc == TS_ENOSPC);
+    INV(ns);
+    TC_CHECK(ns_listxattr(ns, f, count_names, &n, &e) == 0 && n == 2 + 3);
+    TC_CHECK(ns_removexattr(ns, f, "user.a", 54, &e) == 0);
+    TC_CHECK(ns_removexattr(ns, f, "user.a", 54, &e) == TS_ENODATA);
+    INV(ns);
+    /* the snapshot encoding carries them, canonically */
+    ts_buf b1 = {0}, b2 = {0};
+    ns_state *copy = NULL;
+    ns_encode(ns, &b1);
+    TC_CHECK(ns_decode(b1.data, b1.len, &copy, &e) == 0);
+    ns_encode(copy, &b2);
+    TC_CHECK(b1.len == b2.len && memcmp(b1.data, b2.data, b1.len) == 0);
+    TC_CHECK(ns_getxattr(copy, f, "user.b", &v, &len, &e) == 0 && len == 1);
+    ns_free(copy);
+    ts_buf_free(&b1);
+    ts_buf_free(&b2);
+    /* they go with the inode */
+    TC_CHECK(ns_unlink(ns, 1, "f", 60, &e) == 0);
+    INV(ns);
+    TC_CHECK(ns_getxattr(ns, f, "user.b", &v, &len, &e) == TS_ENOENT);
+    ns_free(ns);
+}
+
 int main(void)
 {
     TC_RUN(test_basic_tree);
@@ -620,5 +687,6 @@ int main(void)
     TC_RUN(test_readdir);
     TC_RUN(test_membership);
     TC_RUN(test_random_ops);
+    TC_RUN(test_xattrs);
     TC_DONE("test_namespace");
 }
