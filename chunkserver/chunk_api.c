@@ -54,6 +54,8 @@ struct ts_chunk_api {
     ts_http_server *http;
     ts_http_handler_fn task_handler;
     void *task_app;
+    ts_chunk_copier *copier;
+    ts_scrubber *scrubber;
     /* Counters for /metrics; updated with __atomic builtins. */
     uint64_t writes, write_failures, write_bytes;
     uint64_t reads, read_failures, read_bytes;
@@ -527,9 +529,22 @@ static void handle_get_chunk(ts_chunk_api *api, const ts_chunk_id *id,
     int partial = 0;
     char hdr[96];
 
+    int copy_slot = 0;
+    const char *copy_to = ts_http_query(req, "copy");
     int rc = ts_chunk_reader_open(api->store, id, &r, &err);
     if (rc != 0)
         goto respond_failure;
+    if (copy_to != NULL && api->copier != NULL) {
+        rc = ts_chunk_copier_begin_out(api->copier, copy_to, &err);
+        if (rc != 0) {
+            /* Busy: the destination tries another source or later. */
+            ts_http_respond_ts_error(resp, &err);
+            resp->status = 503;
+            ts_http_add_header(resp, "Retry-After", "1");
+            goto close_reader;
+        }
+        copy_slot = 1;
+    }
     const ts_chunk_info *info = ts_chunk_reader_info(r);
     len = info->length;
     const char *range = ts_http_header(req, "Range");
@@ -549,6 +564,12 @@ static void handle_get_chunk(ts_chunk_api *api, const ts_chunk_id *id,
         goto respond_failure;
     int fd = ts_chunk_reader_take_fd(r);
     ts_http_respond_fd(resp, partial ? 206 : 200, "application/octet-stream", fd, (off_t)off, len);
+    if (copy_slot) {
+        /* The slot is held while the server sends the range. */
+        resp->on_complete = ts_chunk_copier_end_out;
+        resp->on_complete_arg = api->copier;
+        copy_slot = 0;
+    }
     ts_http_add_header(resp, "Accept-Ranges", "bytes");
     if (partial) {
         snprintf(hdr, sizeof hdr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, off,
@@ -562,8 +583,26 @@ static void handle_get_chunk(ts_chunk_api *api, const ts_chunk_id *id,
 respond_failure:
     count(&api->read_failures, 1);
     ts_http_respond_ts_error(resp, &err);
+    /* The client tries another replica; this one must not be served again. */
+    ts_chunk_store_read_failed(api->store, id, &err);
 close_reader:
+    if (copy_slot)
+        ts_chunk_copier_end_out(api->copier);
     ts_chunk_reader_close(r);
+}
+
+static void handle_delete_chunk(ts_chunk_api *api, const ts_chunk_id *id, ts_http_response *resp)
+{
+    ts_error err = { 0 };
+
+    if (ts_chunk_store_delete(api->store, id, &err) != 0) {
+        ts_http_respond_ts_error(resp, &err);
+        return;
+    }
+    char hex[TS_CHUNK_ID_HEX_LEN + 1];
+    ts_chunk_id_to_hex(id, hex);
+    TS_INFO("chunk %s: deleted on request", hex);
+    ts_http_respond_json(resp, 200, "{}");
 }
 
 static void handle_chunk_info(ts_chunk_api *api, const ts_chunk_id *id, ts_http_response *resp)
@@ -637,6 +676,40 @@ static void handle_metrics(ts_chunk_api *api, ts_http_response *resp)
            counter(&api->write_failures));
     metric(&b, "tessera_chunk_checksum_errors_total", "counter",
            "Blocks or footers found corrupt.", st.checksum_errors);
+    metric(&b, "tessera_chunk_quarantined_total", "counter",
+           "Replicas found corrupt and quarantined.", st.quarantined);
+    metric(&b, "tessera_chunk_failed_dirs", "gauge", "Data directories out of service.",
+           st.failed_dirs);
+    if (api->scrubber != NULL) {
+        ts_scrub_stats sc;
+        ts_scrubber_stats(api->scrubber, &sc);
+        metric(&b, "tessera_chunk_scrub_passes_total", "counter", "Complete scrub passes.",
+               sc.passes);
+        metric(&b, "tessera_chunk_scrub_chunks_total", "counter", "Chunks verified by the scrubber.",
+               sc.chunks);
+        metric(&b, "tessera_chunk_scrub_bytes_total", "counter", "Bytes verified by the scrubber.",
+               sc.bytes);
+        metric(&b, "tessera_chunk_scrub_corrupt_total", "counter",
+               "Corrupt replicas the scrubber found.", sc.corrupt);
+    }
+    if (api->copier != NULL) {
+        ts_copy_stats cp;
+        ts_chunk_copier_stats(api->copier, &cp);
+        metric(&b, "tessera_chunk_copies_in_total", "counter", "Chunks copied to this server.",
+               cp.copies_in);
+        metric(&b, "tessera_chunk_copy_in_bytes_total", "counter",
+               "Bytes copied to this server.", cp.bytes_in);
+        metric(&b, "tessera_chunk_copies_in_failed_total", "counter",
+               "Copies to this server that failed.", cp.copies_in_failed);
+        metric(&b, "tessera_chunk_copies_out_total", "counter",
+               "Copies served to other servers.", cp.copies_out);
+        metric(&b, "tessera_chunk_copies_busy_total", "counter",
+               "Copies refused as busy (max_copies_in/out).", cp.busy_refusals);
+        metric(&b, "tessera_chunk_copies_in_flight", "gauge", "Copies arriving now.",
+               cp.in_flight_in);
+        metric(&b, "tessera_chunk_copies_out_flight", "gauge", "Copies leaving now.",
+               cp.in_flight_out);
+    }
     ts_http_respond(resp, 200, "text/plain; version=0.0.4", b.data, b.len);
 }
 
@@ -685,8 +758,15 @@ static void handle(void *app, const ts_http_request *req, ts_http_response *resp
     } else if (rc == 0 && suffix == NULL) {
         if (is_get)
             handle_get_chunk(api, &id, req, resp);
+        else if (strcmp(req->method, "DELETE") == 0)
+            handle_delete_chunk(api, &id, resp);
         else
-            respond_method_not_allowed(req, resp, "GET, HEAD, PUT");
+            respond_method_not_allowed(req, resp, "GET, HEAD, PUT, DELETE");
+    } else if (rc == 0 && strcmp(suffix, "replicate") == 0 && api->copier != NULL) {
+        if (strcmp(req->method, "POST") == 0)
+            ts_chunk_copier_handle(api->copier, &id, req, resp);
+        else
+            respond_method_not_allowed(req, resp, "POST");
     } else if (rc == 0 && strcmp(suffix, "info") == 0) {
         if (is_get)
             handle_chunk_info(api, &id, resp);
@@ -711,6 +791,8 @@ int ts_chunk_api_start(const ts_chunk_api_opts *opts, ts_chunk_api **out, ts_err
     api->forward_buffer = opts->forward_buffer ? opts->forward_buffer : DEFAULT_FORWARD_BUFFER;
     api->task_handler = opts->task_handler;
     api->task_app = opts->task_app;
+    api->copier = opts->copier;
+    api->scrubber = opts->scrubber;
 
     ts_http_server_opts hopts = {
         .bind_addr = opts->bind_addr,

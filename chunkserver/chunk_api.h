@@ -6,6 +6,13 @@
  *   GET  /v1/chunk/ID                 read (Range: bytes=A-B | A- | -N), every
  *                                     block served CRC-checked first
  *   GET  /v1/chunk/ID/info            {"id","length","sha256","blocks"}
+ *   DELETE /v1/chunk/ID               remove a sealed chunk (rebalance, GC)
+ *   POST /v1/chunk/ID/replicate       pull the chunk from another server
+ *                                     (chunk_copy.h); a GET with ?copy=DEST
+ *                                     is such a pull, counted as outgoing
+ *   A read that meets a corrupt block or footer quarantines the replica,
+ *   and one that meets an I/O error has its data dir probed
+ *   (ts_chunk_store_read_failed): it is never served again.
  *   GET  /health                      {"ok":true,"role":"chunk","id":…}
  *   GET  /metrics                     Prometheus text
  *   …    /v1/task…                    the MapReduce task executor, when one
@@ -28,7 +35,9 @@
 #define TS_CHUNK_API_H
 
 #include <stdint.h>
+#include "chunkserver/chunk_copy.h"
 #include "chunkserver/chunk_store.h"
+#include "chunkserver/scrubber.h"
 #include "common/http_server.h"
 #include "common/ts_error.h"
 
@@ -46,6 +55,11 @@ typedef struct ts_chunk_api_opts {
      * executor, task_exec.h); NULL answers them 404.  task_app is its app. */
     ts_http_handler_fn task_handler;
     void *task_app;
+    /* Replication (chunk_copy.h); NULL answers replicate with 404 and
+     * serves ?copy= reads unlimited.  Borrowed; must outlive the API. */
+    ts_chunk_copier *copier;
+    /* Its counters appear in /metrics when given.  Borrowed. */
+    ts_scrubber *scrubber;
 } ts_chunk_api_opts;
 
 /* Starts serving.  TS_EIO (port in use, …) or TS_EINVAL.  *out is owned by

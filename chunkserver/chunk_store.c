@@ -11,6 +11,19 @@
  *   2. At most one entry per id, whatever the data directory: a second
  *      writer of a sealed or sealing id gets TS_EEXIST.
  *   3. chunk_bytes is the sum of the lengths of SEALED entries.
+ *   4. No entry points into a data directory that is out of service: taking
+ *      a dir out drops its SEALED entries, and a SEALING entry there fails
+ *      its commit.
+ *
+ * Damage (see "Damage" in chunk_store.h): a corrupt replica leaves the index
+ * and moves to DATA/quarantine/ under the lock, like a delete, so a new
+ * copy of the same id arriving at the same moment is never the one moved.
+ * A data dir suspected after an I/O error is probed; only a failed probe
+ * takes it out of service, so one bad sector does not cost a whole disk.
+ *
+ *   in service ──I/O error──► probe ──fails──► out of service (for good,
+ *        ▲                      │                until the next start)
+ *        └────────succeeds──────┘
  */
 #include "chunkserver/chunk_store.h"
 
@@ -51,6 +64,12 @@ struct chunk_entry {
     UT_hash_handle hh;
 };
 
+/* A growable list of chunk ids (the change reports the heartbeat takes). */
+struct id_list {
+    ts_chunk_id *v;
+    size_t n, cap;
+};
+
 struct ts_chunk_store {
     char **dirs;
     size_t ndirs;
@@ -59,8 +78,12 @@ struct ts_chunk_store {
     uint64_t sealed_count;
     uint64_t chunk_bytes;
     uint64_t checksum_errors;
-    ts_chunk_id *added;         /* sealed since the last take_added */
-    size_t nadded, added_cap;
+    uint64_t quarantined;
+    struct id_list added;       /* sealed since the last take_added */
+    struct id_list removed;     /* deleted or lost with a dir since take_removed */
+    struct id_list corrupt;     /* quarantined since take_corrupt */
+    uint8_t *dir_failed;        /* per dir: 1 once out of service */
+    int *dir_fault;             /* per dir: injected errno for every I/O, 0 = none */
     /* fault injection: armed when fault_errno != 0 */
     uint64_t fault_after;
     int fault_errno;
@@ -84,6 +107,8 @@ struct ts_chunk_writer {
     ts_error failed;            /* code != 0 after a write error */
     uint64_t fault_after;
     int fault_errno;
+    int has_expected_sha;       /* commit refuses other content */
+    uint8_t expected_sha[TS_SHA256_LEN];
 };
 
 struct ts_chunk_reader {
@@ -113,6 +138,46 @@ static void assert_entry_state(const ts_chunk_store *s, const struct chunk_entry
     (void)s;
     assert(e->state == ENTRY_SEALING || e->state == ENTRY_SEALED);
     assert(e->dir < s->ndirs);
+    assert(e->state != ENTRY_SEALED || !s->dir_failed[e->dir]);
+}
+
+/* Caller holds s->mu. */
+static void id_list_push(struct id_list *l, const ts_chunk_id *id)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 64;
+        l->v = ts_realloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n++] = *id;
+}
+
+/* Hands the list over (caller frees *ids) and leaves it empty. */
+static void id_list_take(ts_chunk_store *s, struct id_list *l, ts_chunk_id **ids, size_t *n)
+{
+    pthread_mutex_lock(&s->mu);
+    *ids = l->v;
+    *n = l->n;
+    memset(l, 0, sizeof *l);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Removes a SEALED entry from the index and the totals (caller holds s->mu
+ * and frees e). */
+static void index_remove_sealed(ts_chunk_store *s, struct chunk_entry *e)
+{
+    assert(e->state == ENTRY_SEALED);
+    HASH_DEL(s->index, e);
+    s->sealed_count--;
+    s->chunk_bytes -= e->length;
+}
+
+/* The injected errno for data dir `dir`, 0 when none. */
+static int dir_fault(ts_chunk_store *s, size_t dir)
+{
+    pthread_mutex_lock(&s->mu);
+    int e = s->dir_fault[dir];
+    pthread_mutex_unlock(&s->mu);
+    return e;
 }
 
 static int is_disk_full(int errnum)
@@ -264,19 +329,66 @@ free_body:
 
 /* ---- opening the store ---- */
 
-static int prepare_dir(const char *dir, ts_error *err)
+/* Checks that data dir `dir` still works: a file can be created, written,
+ * fsynced and removed in DATA/tmp, and DATA/chunks can be listed.  A
+ * directory that fails this would only fail later, in the middle of a
+ * client's upload or read. */
+static int probe_dir(ts_chunk_store *s, size_t dir, ts_error *err)
 {
+    const char *d = s->dirs[dir];
+    char probe[PATH_MAX];
+    uint8_t rnd[8];
+    char rhex[17];
+    int injected = dir_fault(s, dir);
+
+    if (injected != 0)
+        return ts_fail(err, TS_EIO, "data dir %s: probe: %s (injected)", d, strerror(injected));
+    ts_random_bytes(rnd, sizeof rnd);
+    ts_hex_encode(rnd, sizeof rnd, rhex);
+    snprintf(probe, sizeof probe, "%s/tmp/.probe.%s", d, rhex);
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return ts_fail(err, TS_EIO, "data dir %s is not writable: create %s: %s", d, probe,
+                       strerror(errno));
+    int rc = ts_write_full(fd, "tessera probe\n", 14);
+    if (rc == 0 && fsync(fd) != 0)
+        rc = TS_EIO;
+    int e = errno;
+    close(fd);
+    if (unlink(probe) != 0 && rc == 0) {
+        rc = TS_EIO;
+        e = errno;
+    }
+    if (rc != 0)
+        return ts_fail(err, TS_EIO, "data dir %s is not writable: probe %s: %s", d, probe,
+                       strerror(e));
+    char chunks[PATH_MAX];
+    snprintf(chunks, sizeof chunks, "%s/chunks", d);
+    DIR *dh = opendir(chunks);
+    if (dh == NULL)
+        return ts_fail(err, TS_EIO, "data dir %s: cannot list %s: %s", d, chunks, strerror(errno));
+    closedir(dh);
+    return 0;
+}
+
+static int prepare_dir(ts_chunk_store *s, size_t i, ts_error *err)
+{
+    const char *dir = s->dirs[i];
     char path[PATH_MAX];
     int rc;
 
     if (strlen(dir) + 64 >= PATH_MAX)
         return ts_fail(err, TS_ENAMETOOLONG, "data dir %s: path too long", dir);
-    for (int i = 0; i < 256; i++) {
-        snprintf(path, sizeof path, "%s/chunks/%02x", dir, i);
+    for (int k = 0; k < 256; k++) {
+        snprintf(path, sizeof path, "%s/chunks/%02x", dir, k);
         rc = ts_mkdir_p(path, err);
         if (rc != 0)
             return ts_error_prefix(err, "data dir %s", dir);
     }
+    snprintf(path, sizeof path, "%s/quarantine", dir);
+    rc = ts_mkdir_p(path, err);
+    if (rc != 0)
+        return ts_error_prefix(err, "data dir %s", dir);
     snprintf(path, sizeof path, "%s/tmp", dir);
     rc = ts_mkdir_p(path, err);
     if (rc != 0)
@@ -303,30 +415,9 @@ static int prepare_dir(const char *dir, ts_error *err)
     if (removed > 0)
         TS_INFO("data dir %s: removed %d unsealed temporary file(s)", dir, removed);
 
-    /* Probe: a directory we cannot write and fsync would only fail later,
-     * in the middle of a client's upload. */
-    char probe[PATH_MAX];
-    uint8_t rnd[8];
-    char rhex[17];
-    ts_random_bytes(rnd, sizeof rnd);
-    ts_hex_encode(rnd, sizeof rnd, rhex);
-    snprintf(probe, sizeof probe, "%s/tmp/.probe.%s", dir, rhex);
-    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return ts_fail(err, TS_EIO, "data dir %s is not writable: create %s: %s", dir, probe,
-                       strerror(errno));
-    rc = ts_write_full(fd, "tessera probe\n", 14);
-    if (rc == 0 && fsync(fd) != 0)
-        rc = TS_EIO;
-    int e = errno;
-    close(fd);
-    if (unlink(probe) != 0 && rc == 0) {
-        rc = TS_EIO;
-        e = errno;
-    }
+    rc = probe_dir(s, i, err);
     if (rc != 0)
-        return ts_fail(err, TS_EIO, "data dir %s is not writable: probe %s: %s", dir, probe,
-                       strerror(e));
+        return rc;
 
     /* Make the directories themselves durable once, so a chunk's rename
      * (which fsyncs only chunks/XX) never lands in a directory a crash
@@ -466,10 +557,12 @@ int ts_chunk_store_open(const char *const *dirs, size_t ndirs, ts_chunk_store **
             }
         }
     }
+    s->dir_failed = ts_calloc(ndirs, sizeof *s->dir_failed);
+    s->dir_fault = ts_calloc(ndirs, sizeof *s->dir_fault);
     if (pthread_mutex_init(&s->mu, NULL) != 0)
         ts_die("pthread_mutex_init failed");
     for (size_t i = 0; i < ndirs; i++) {
-        rc = prepare_dir(s->dirs[i], err);
+        rc = prepare_dir(s, i, err);
         if (rc != 0)
             goto free_index;
         rc = scan_dir(s, i, err);
@@ -486,6 +579,8 @@ free_store:
     for (size_t i = 0; i < ndirs; i++)
         free(s->dirs[i]);
     free(s->dirs);
+    free(s->dir_failed);
+    free(s->dir_fault);
     free(s);
     return rc;
 }
@@ -499,7 +594,11 @@ void ts_chunk_store_close(ts_chunk_store *s)
     for (size_t i = 0; i < s->ndirs; i++)
         free(s->dirs[i]);
     free(s->dirs);
-    free(s->added);
+    free(s->dir_failed);
+    free(s->dir_fault);
+    free(s->added.v);
+    free(s->removed.v);
+    free(s->corrupt.v);
     free(s);
 }
 
@@ -513,6 +612,60 @@ const char *ts_chunk_store_dir(const ts_chunk_store *s, size_t i)
     return i < s->ndirs ? s->dirs[i] : NULL;
 }
 
+/* ---- damage: failed data dirs ---- */
+
+/* Takes data dir `dir` out of service: new chunks avoid it and its sealed
+ * chunks leave the index (reported as removed, so the metadata service
+ * re-replicates them).  Idempotent. */
+static void dir_take_out(ts_chunk_store *s, size_t dir, const char *why)
+{
+    struct chunk_entry *e, *tmp;
+    uint64_t dropped = 0, bytes = 0;
+
+    pthread_mutex_lock(&s->mu);
+    if (s->dir_failed[dir]) {
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    s->dir_failed[dir] = 1;
+    HASH_ITER(hh, s->index, e, tmp) {
+        if (e->dir != dir || e->state != ENTRY_SEALED)
+            continue;   /* a SEALING entry there fails its own commit */
+        index_remove_sealed(s, e);
+        id_list_push(&s->removed, &e->id);
+        dropped++;
+        bytes += e->length;
+        free(e);
+    }
+    pthread_mutex_unlock(&s->mu);
+    char size[32];
+    TS_ERROR("data dir %s taken out of service: %s; %llu chunk(s) (%s) dropped from this "
+             "server, to be re-replicated", s->dirs[dir], why, (unsigned long long)dropped,
+             ts_format_size(bytes, size, sizeof size));
+}
+
+/* After an I/O error in data dir `dir`: probes it and takes it out of
+ * service when the probe fails too.  Returns 1 when it was taken out. */
+static int dir_suspect(ts_chunk_store *s, size_t dir, const char *why)
+{
+    ts_error perr = { 0 };
+
+    pthread_mutex_lock(&s->mu);
+    int failed = s->dir_failed[dir];
+    pthread_mutex_unlock(&s->mu);
+    if (failed)
+        return 0;
+    if (probe_dir(s, dir, &perr) == 0) {
+        TS_WARN("data dir %s: %s; the directory itself still works, kept in service",
+                s->dirs[dir], why);
+        return 0;
+    }
+    char *reason = ts_sprintf("%s (then %s)", why, perr.msg);
+    dir_take_out(s, dir, reason);
+    free(reason);
+    return 1;
+}
+
 /* ---- writing ---- */
 
 /* The data dir with the most free space; ties go to the first. */
@@ -522,6 +675,11 @@ static int choose_dir(ts_chunk_store *s, size_t *out, ts_error *err)
     int have = 0;
     for (size_t i = 0; i < s->ndirs; i++) {
         struct statvfs vfs;
+        pthread_mutex_lock(&s->mu);
+        int failed = s->dir_failed[i];
+        pthread_mutex_unlock(&s->mu);
+        if (failed)
+            continue;
         if (statvfs(s->dirs[i], &vfs) != 0) {
             TS_WARN("data dir %s: statvfs: %s; skipped for new chunks", s->dirs[i],
                     strerror(errno));
@@ -535,7 +693,8 @@ static int choose_dir(ts_chunk_store *s, size_t *out, ts_error *err)
         }
     }
     if (!have)
-        return ts_fail(err, TS_EIO, "no usable data directory (statvfs failed on all)");
+        return ts_fail(err, TS_EIO, "no usable data directory (out of service, or statvfs "
+                       "failed, on all %zu)", s->ndirs);
     return 0;
 }
 
@@ -554,6 +713,8 @@ static void writer_fail_io(ts_chunk_writer *w, int errnum, const char *what)
     }
     if (unlink(w->tmp_path) != 0 && errno != ENOENT)
         TS_WARN("chunk %s: remove %s: %s", w->hex, w->tmp_path, strerror(errno));
+    if (!is_disk_full(errnum))
+        dir_suspect(w->s, w->dir, w->failed.msg);
 }
 
 static int writer_report(ts_chunk_writer *w, ts_error *err)
@@ -606,15 +767,18 @@ int ts_chunk_writer_begin(ts_chunk_store *s, const ts_chunk_id *id, uint64_t exp
                   rhex);
     if (rc != 0)
         goto free_writer;
-    w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int injected = dir_fault(s, dir);
+    w->fd = injected ? -1 : open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (w->fd < 0) {
-        int en = errno;
+        int en = injected ? injected : errno;
         if (is_disk_full(en))
             rc = ts_fail(err, TS_ENOSPC, "data dir %s: disk full writing chunk %s (%s)",
                          s->dirs[dir], hex, strerror(en));
         else
             rc = ts_fail(err, TS_EIO, "data dir %s: create %s for chunk %s: %s", s->dirs[dir],
                          w->tmp_path, hex, strerror(en));
+        if (!is_disk_full(en))
+            dir_suspect(s, dir, err != NULL ? err->msg : "cannot create a chunk file");
         goto free_writer;
     }
     /* Reserve the space now so a full disk is reported before the client
@@ -661,6 +825,11 @@ int ts_chunk_writer_append(ts_chunk_writer *w, const void *buf, size_t len, ts_e
         writer_fail_io(w, w->fault_errno, "write");
         return writer_report(w, err);
     }
+    int injected = dir_fault(w->s, w->dir);
+    if (injected != 0) {
+        writer_fail_io(w, injected, "write");
+        return writer_report(w, err);
+    }
     if (ts_write_full(w->fd, buf, len) != 0) {
         writer_fail_io(w, errno, "write");
         return writer_report(w, err);
@@ -688,6 +857,12 @@ int ts_chunk_writer_append(ts_chunk_writer *w, const void *buf, size_t len, ts_e
 uint64_t ts_chunk_writer_written(const ts_chunk_writer *w)
 {
     return w->written;
+}
+
+void ts_chunk_writer_expect_sha256(ts_chunk_writer *w, const uint8_t sha[TS_SHA256_LEN])
+{
+    memcpy(w->expected_sha, sha, TS_SHA256_LEN);
+    w->has_expected_sha = 1;
 }
 
 static void writer_free(ts_chunk_writer *w)
@@ -740,6 +915,14 @@ int ts_chunk_writer_commit(ts_chunk_writer *w, ts_chunk_info *info, ts_error *er
     assert(w->full_blocks == w->nblocks);
     ts_sha256_final(w->sha, sha);
     w->sha = NULL;
+    if (w->has_expected_sha && memcmp(sha, w->expected_sha, TS_SHA256_LEN) != 0) {
+        char got[2 * TS_SHA256_LEN + 1], want[2 * TS_SHA256_LEN + 1];
+        ts_hex_encode(sha, TS_SHA256_LEN, got);
+        ts_hex_encode(w->expected_sha, TS_SHA256_LEN, want);
+        rc = ts_fail(err, TS_ECORRUPT, "chunk %s: SHA-256 of the bytes received is %s, "
+                     "expected %s; not sealed", w->hex, got, want);
+        goto unlink_tmp;
+    }
     footer_encode(&footer, w->written, sha, w->crcs, w->nblocks);
     if (w->fault_errno != 0 && w->written + footer.len > w->fault_after) {
         writer_fail_io(w, w->fault_errno, "write footer of");
@@ -782,6 +965,7 @@ int ts_chunk_writer_commit(ts_chunk_writer *w, ts_chunk_info *info, ts_error *er
     if (rename(w->tmp_path, final_path) != 0) {
         rc = ts_fail(err, TS_EIO, "data dir %s: rename chunk %s into place: %s",
                      s->dirs[w->dir], w->hex, strerror(errno));
+        dir_suspect(s, w->dir, err != NULL ? err->msg : "rename failed");
         goto unclaim;
     }
     rc = fsync_directory(subdir, err);
@@ -794,15 +978,20 @@ int ts_chunk_writer_commit(ts_chunk_writer *w, ts_chunk_info *info, ts_error *er
     }
 
     pthread_mutex_lock(&s->mu);
-    assert_entry_state(s, e);
+    if (s->dir_failed[w->dir]) {
+        /* The dir went out of service while we sealed: invariant 4. */
+        HASH_DEL(s->index, e);
+        pthread_mutex_unlock(&s->mu);
+        free(e);
+        rc = ts_fail(err, TS_EIO, "data dir %s went out of service while chunk %s was sealed",
+                     s->dirs[w->dir], w->hex);
+        goto free_footer;
+    }
     e->state = ENTRY_SEALED;
+    assert_entry_state(s, e);
     s->sealed_count++;
     s->chunk_bytes += e->length;
-    if (s->nadded == s->added_cap) {
-        s->added_cap = s->added_cap ? 2 * s->added_cap : 64;
-        s->added = ts_realloc(s->added, s->added_cap * sizeof *s->added);
-    }
-    s->added[s->nadded++] = w->id;
+    id_list_push(&s->added, &w->id);
     pthread_mutex_unlock(&s->mu);
 
     if (info != NULL) {
@@ -823,6 +1012,7 @@ unclaim:
 unlink_tmp:
     if (unlink(w->tmp_path) != 0 && errno != ENOENT)
         TS_WARN("chunk %s: remove %s: %s", w->hex, w->tmp_path, strerror(errno));
+free_footer:
     ts_buf_free(&footer);
     writer_free(w);
     return rc;
@@ -860,12 +1050,14 @@ int ts_chunk_reader_open(ts_chunk_store *s, const ts_chunk_id *id, ts_chunk_read
     r->s = s;
     memcpy(r->hex, hex, sizeof hex);
     r->info.id = *id;
-    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    int injected = dir_fault(s, dir);
+    r->fd = injected ? -1 : open(path, O_RDONLY | O_CLOEXEC);
     if (r->fd < 0) {
-        if (errno == ENOENT)   /* deleted between the lookup and the open */
+        int en = injected ? injected : errno;
+        if (en == ENOENT)   /* deleted between the lookup and the open */
             rc = ts_fail(err, TS_ENOENT, "chunk %s: not on this server", hex);
         else
-            rc = ts_fail(err, TS_EIO, "chunk %s: open %s: %s", hex, path, strerror(errno));
+            rc = ts_fail(err, TS_EIO, "chunk %s: open %s: %s", hex, path, strerror(en));
         goto free_reader;
     }
     rc = footer_read(r->fd, hex, path, &r->info, &r->crcs, err);
@@ -1025,9 +1217,8 @@ int ts_chunk_store_delete(ts_chunk_store *s, const ts_chunk_id *id, ts_error *er
         return ts_fail(err, TS_ENOENT, "chunk %s: not on this server", hex);
     }
     size_t dir = e->dir;
-    HASH_DEL(s->index, e);
-    s->sealed_count--;
-    s->chunk_bytes -= e->length;
+    index_remove_sealed(s, e);
+    id_list_push(&s->removed, id);
     free(e);
     /* Unlink under the lock so a writer of the same id cannot rename its
      * new copy into place before the old file is gone. */
@@ -1062,13 +1253,17 @@ void ts_chunk_store_list(ts_chunk_store *s, ts_chunk_id **ids, size_t *n)
 
 void ts_chunk_store_take_added(ts_chunk_store *s, ts_chunk_id **ids, size_t *n)
 {
-    pthread_mutex_lock(&s->mu);
-    *ids = s->added;
-    *n = s->nadded;
-    s->added = NULL;
-    s->nadded = 0;
-    s->added_cap = 0;
-    pthread_mutex_unlock(&s->mu);
+    id_list_take(s, &s->added, ids, n);
+}
+
+void ts_chunk_store_take_removed(ts_chunk_store *s, ts_chunk_id **ids, size_t *n)
+{
+    id_list_take(s, &s->removed, ids, n);
+}
+
+void ts_chunk_store_take_corrupt(ts_chunk_store *s, ts_chunk_id **ids, size_t *n)
+{
+    id_list_take(s, &s->corrupt, ids, n);
 }
 
 int ts_chunk_store_stats(ts_chunk_store *s, ts_chunk_stats *out, ts_error *err)
@@ -1080,6 +1275,13 @@ int ts_chunk_store_stats(ts_chunk_store *s, ts_chunk_stats *out, ts_error *err)
     for (size_t i = 0; i < s->ndirs; i++) {
         struct stat st;
         struct statvfs vfs;
+        pthread_mutex_lock(&s->mu);
+        int failed = s->dir_failed[i];
+        pthread_mutex_unlock(&s->mu);
+        if (failed) {
+            out->failed_dirs++;
+            continue;   /* its space is not ours to offer any more */
+        }
         if (stat(s->dirs[i], &st) != 0)
             return ts_fail(err, TS_EIO, "data dir %s: stat: %s", s->dirs[i], strerror(errno));
         int dup = 0;
@@ -1099,6 +1301,7 @@ int ts_chunk_store_stats(ts_chunk_store *s, ts_chunk_stats *out, ts_error *err)
     out->chunks = s->sealed_count;
     out->chunk_bytes = s->chunk_bytes;
     out->checksum_errors = s->checksum_errors;
+    out->quarantined = s->quarantined;
     pthread_mutex_unlock(&s->mu);
     return 0;
 }
@@ -1109,4 +1312,98 @@ void ts_chunk_store_inject_write_error(ts_chunk_store *s, uint64_t after_bytes, 
     s->fault_after = after_bytes;
     s->fault_errno = errnum;
     pthread_mutex_unlock(&s->mu);
+}
+
+void ts_chunk_store_inject_dir_error(ts_chunk_store *s, size_t dir, int errnum)
+{
+    assert(dir < s->ndirs);
+    pthread_mutex_lock(&s->mu);
+    s->dir_fault[dir] = errnum;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- damage: quarantine, read failures, dir checks ---- */
+
+int ts_chunk_store_quarantine(ts_chunk_store *s, const ts_chunk_id *id, const char *why,
+                              ts_error *err)
+{
+    char hex[TS_CHUNK_ID_HEX_LEN + 1];
+    char from[PATH_MAX], subdir[PATH_MAX], qdir[PATH_MAX];
+    char to[PATH_MAX + TS_CHUNK_ID_HEX_LEN + 16];
+    struct chunk_entry *e;
+    int rc = 0;
+
+    ts_chunk_id_to_hex(id, hex);
+    pthread_mutex_lock(&s->mu);
+    HASH_FIND(hh, s->index, id, sizeof *id, e);
+    if (e == NULL || e->state != ENTRY_SEALED) {
+        pthread_mutex_unlock(&s->mu);
+        return ts_fail(err, TS_ENOENT, "chunk %s: not on this server", hex);
+    }
+    size_t dir = e->dir;
+    index_remove_sealed(s, e);
+    free(e);
+    id_list_push(&s->corrupt, id);
+    s->quarantined++;
+    /* Moved under the lock (see the top of this file). */
+    chunk_path(s, dir, hex, from, sizeof from);
+    snprintf(qdir, sizeof qdir, "%s/quarantine", s->dirs[dir]);
+    snprintf(to, sizeof to, "%s/%s.chunk", qdir, hex);
+    if (rename(from, to) != 0)
+        rc = ts_fail(err, TS_EIO, "chunk %s: move %s to %s: %s (no longer served anyway)", hex,
+                     from, to, strerror(errno));
+    pthread_mutex_unlock(&s->mu);
+    if (rc != 0) {
+        TS_ERROR("%s", err != NULL ? err->msg : "quarantine failed");
+        return rc;
+    }
+    TS_ERROR("chunk %s quarantined in %s: %s", hex, qdir, why);
+    chunk_subdir(s, dir, hex, subdir, sizeof subdir);
+    rc = fsync_directory(subdir, err);
+    if (rc == 0)
+        rc = fsync_directory(qdir, err);
+    return rc;
+}
+
+int ts_chunk_store_read_failed(ts_chunk_store *s, const ts_chunk_id *id, const ts_error *what)
+{
+    struct chunk_entry *e;
+
+    if (what->code == TS_ECORRUPT) {
+        ts_error qerr = { 0 };
+        int rc = ts_chunk_store_quarantine(s, id, what->msg, &qerr);
+        /* ENOENT: someone else (the scrubber, another reader) was first. */
+        return rc == 0 || rc == TS_EIO;
+    }
+    if (what->code != TS_EIO)
+        return 0;
+    pthread_mutex_lock(&s->mu);
+    HASH_FIND(hh, s->index, id, sizeof *id, e);
+    size_t dir = e != NULL ? e->dir : 0;
+    pthread_mutex_unlock(&s->mu);
+    if (e == NULL)
+        return 0;
+    return dir_suspect(s, dir, what->msg);
+}
+
+size_t ts_chunk_store_check_dirs(ts_chunk_store *s)
+{
+    size_t out = 0;
+
+    for (size_t i = 0; i < s->ndirs; i++) {
+        ts_error perr = { 0 };
+        if (!ts_chunk_store_dir_in_service(s, i) || probe_dir(s, i, &perr) == 0)
+            continue;
+        dir_take_out(s, i, perr.msg);
+        out++;
+    }
+    return out;
+}
+
+int ts_chunk_store_dir_in_service(ts_chunk_store *s, size_t i)
+{
+    pthread_mutex_lock(&s->mu);
+    int ok = i < s->ndirs && !s->dir_failed[i];
+    pthread_mutex_unlock(&s->mu);
+    return ok;
 }

@@ -5,6 +5,8 @@
  * On disk, per data directory DATA:
  *   DATA/chunks/XX/ID.chunk   sealed chunks (XX = first two hex digits of ID)
  *   DATA/tmp/ID.RANDOM.part   chunks being written; removed at start
+ *   DATA/quarantine/ID.chunk  replicas found corrupt, kept for inspection
+ *                             and never served or reported
  *
  * A chunk file is the data bytes followed by a footer, everything through
  * common/codec.h (little-endian):
@@ -69,6 +71,8 @@ typedef struct ts_chunk_store_stats {
     uint64_t chunks;           /* sealed chunks in the index */
     uint64_t chunk_bytes;      /* sum of their lengths */
     uint64_t checksum_errors;  /* blocks or footers found corrupt since open */
+    uint64_t quarantined;      /* chunks quarantined since open */
+    uint64_t failed_dirs;      /* data dirs out of service (left out of capacity) */
 } ts_chunk_stats;
 
 /* ---- Store lifetime ---- */
@@ -103,6 +107,10 @@ int ts_chunk_writer_begin(ts_chunk_store *s, const ts_chunk_id *id, uint64_t exp
 int ts_chunk_writer_append(ts_chunk_writer *w, const void *buf, size_t len, ts_error *err);
 /* Bytes appended so far. */
 uint64_t ts_chunk_writer_written(const ts_chunk_writer *w);
+/* Makes commit refuse (TS_ECORRUPT, nothing left on disk) unless the SHA-256
+ * of the bytes appended equals sha: a copy from another server is sealed
+ * only when it is the chunk the source describes. */
+void ts_chunk_writer_expect_sha256(ts_chunk_writer *w, const uint8_t sha[TS_SHA256_LEN]);
 /* Seals the chunk: writes the footer, fsyncs, renames into place, fsyncs the
  * directory, and adds it to the index.  Fills *info (may be NULL).
  * Consumes w (freed on success and on failure).  Errors: TS_EINVAL when fewer
@@ -149,8 +157,38 @@ int ts_chunk_store_contains(ts_chunk_store *s, const ts_chunk_id *id, uint64_t *
 /* ---- Removing a chunk ---- */
 
 /* Removes sealed chunk id from the index and from disk (unlink + fsync of the
- * directory).  Readers that have it open keep reading it.  TS_ENOENT, TS_EIO. */
+ * directory) and queues it for the next "removed" report.  Readers that have
+ * it open keep reading it.  TS_ENOENT, TS_EIO. */
 int ts_chunk_store_delete(ts_chunk_store *s, const ts_chunk_id *id, ts_error *err);
+
+/* ---- Damage: corrupt replicas and failed data directories ----
+ *
+ * A corrupt replica is quarantined: it leaves the index (never served or
+ * listed again), its file moves to DATA/quarantine/, and its id is queued
+ * for the next "corrupt" report so the metadata service copies a good
+ * replica back.  A data directory that gives an I/O error is probed (a
+ * file created, written, fsynced and removed; the chunk tree listed); if
+ * the probe fails the directory is out of service until the next start:
+ * new chunks avoid it, its chunks leave the index (queued as "removed", to
+ * be re-replicated) and its space leaves the statistics.  The server keeps
+ * serving from the other directories. */
+
+/* Quarantines sealed chunk id; `why` goes to the log.  TS_ENOENT when it is
+ * not sealed here; TS_EIO when the file could not be moved (the chunk has
+ * left the index all the same). */
+int ts_chunk_store_quarantine(ts_chunk_store *s, const ts_chunk_id *id, const char *why,
+                              ts_error *err);
+/* What a failed read of chunk id (open, verify, pread) means for the store,
+ * acted upon at once: TS_ECORRUPT quarantines the chunk, TS_EIO has its data
+ * dir probed (and taken out of service when the probe fails); other codes
+ * change nothing.  Returns 1 when the chunk left the index, else 0. */
+int ts_chunk_store_read_failed(ts_chunk_store *s, const ts_chunk_id *id, const ts_error *what);
+/* Probes every data dir in service, taking out those that fail.  Returns
+ * how many this call took out (the scrubber calls it periodically, so a dead
+ * disk is noticed even when nobody reads from it). */
+size_t ts_chunk_store_check_dirs(ts_chunk_store *s);
+/* 1 when data dir i is in service. */
+int ts_chunk_store_dir_in_service(ts_chunk_store *s, size_t i);
 
 /* ---- Reports and statistics ---- */
 
@@ -161,6 +199,12 @@ void ts_chunk_store_list(ts_chunk_store *s, ts_chunk_id **ids, size_t *n);
  * oldest first; *ids is malloc'd (caller frees; NULL when *n is 0).  Ids
  * deleted meanwhile may still appear. */
 void ts_chunk_store_take_added(ts_chunk_store *s, ts_chunk_id **ids, size_t *n);
+/* The same for ids that left the store since the previous call: deleted, or
+ * dropped with a data dir taken out of service.  Ids sealed again meanwhile
+ * may still appear (the consumer checks ts_chunk_store_contains). */
+void ts_chunk_store_take_removed(ts_chunk_store *s, ts_chunk_id **ids, size_t *n);
+/* The same for ids quarantined since the previous call. */
+void ts_chunk_store_take_corrupt(ts_chunk_store *s, ts_chunk_id **ids, size_t *n);
 /* Fills *out.  TS_EIO when statvfs fails on a data directory. */
 int ts_chunk_store_stats(ts_chunk_store *s, ts_chunk_stats *out, ts_error *err);
 size_t ts_chunk_store_ndirs(const ts_chunk_store *s);
@@ -172,5 +216,9 @@ const char *ts_chunk_store_dir(const ts_chunk_store *s, size_t i);
  * after_bytes with errno errnum (e.g. ENOSPC), exactly as if the disk had
  * answered that.  One shot. */
 void ts_chunk_store_inject_write_error(ts_chunk_store *s, uint64_t after_bytes, int errnum);
+/* From now on every open, write and probe in data dir `dir` (an index below
+ * ts_chunk_store_ndirs) fails with errnum, as a dead disk would; 0 heals it
+ * (a dir already out of service stays out). */
+void ts_chunk_store_inject_dir_error(ts_chunk_store *s, size_t dir, int errnum);
 
 #endif

@@ -1,8 +1,11 @@
 /*
  * The heartbeat thread (see heartbeat.h): builds the heartbeat JSON from the
  * chunk store, sends it to the first metadata server that answers, and keeps
- * the chunk ids sealed since the last delivered heartbeat until one gets
- * through, so an outage of the metadata service loses no report.
+ * the chunk ids sealed, removed or quarantined since the last delivered
+ * heartbeat until one gets through, so an outage of the metadata service
+ * loses no report.  The three lists are reconciled with the index when a
+ * body is built (an id removed and sealed again in between is reported as
+ * what it is now), so their order does not matter to the receiver.
  */
 #include "chunkserver/heartbeat.h"
 
@@ -19,11 +22,16 @@
 #include "common/util.h"
 
 #define DEFAULT_REQUEST_TIMEOUT_MS 5000
-/* Beyond this many undelivered "added" ids, drop them and send a full report
- * instead once the metadata service is back (it is no bigger, and simpler). */
-#define MAX_PENDING_ADDED 100000
+/* Beyond this many undelivered ids (a long outage, a whole data dir lost),
+ * drop them and send a full report instead (it is no bigger, and simpler). */
+#define MAX_PENDING_IDS 100000
 
 enum link_state { LINK_UNKNOWN = 0, LINK_UP, LINK_DOWN };
+
+struct pending {
+    ts_chunk_id *ids;
+    size_t n, cap;
+};
 
 struct ts_heartbeat {
     ts_chunk_store *store;
@@ -41,46 +49,69 @@ struct ts_heartbeat {
     int stop;
     uint64_t sent;
 
-    /* Thread-private from here on. */
-    ts_chunk_id *pending;       /* sealed, not yet delivered in "added" */
-    size_t npending, pending_cap;
+    /* Thread-private from here on: ids not yet delivered. */
+    struct pending added, removed, corrupt;
     int report_needed;
     enum link_state link;
 };
 
-static void pending_take_new(ts_heartbeat *hb)
+typedef void (*take_fn)(ts_chunk_store *s, ts_chunk_id **ids, size_t *n);
+
+static void pending_clear(struct pending *p)
+{
+    free(p->ids);
+    memset(p, 0, sizeof *p);
+}
+
+/* Appends what the store queued since the last call.  Returns 0, or 1 when
+ * too many are pending (the caller switches to a full report). */
+static int pending_take(ts_heartbeat *hb, struct pending *p, take_fn take)
 {
     ts_chunk_id *ids;
     size_t n;
 
-    ts_chunk_store_take_added(hb->store, &ids, &n);
+    take(hb->store, &ids, &n);
     if (n == 0)
-        return;
-    if (hb->npending + n > MAX_PENDING_ADDED) {
-        /* A full report will carry them all. */
-        free(hb->pending);
-        hb->pending = NULL;
-        hb->npending = hb->pending_cap = 0;
-        hb->report_needed = 1;
+        return 0;
+    if (p->n + n > MAX_PENDING_IDS) {
         free(ids);
-        return;
+        return 1;
     }
-    if (hb->npending + n > hb->pending_cap) {
-        hb->pending_cap = TS_MAX(hb->npending + n, 2 * hb->pending_cap);
-        hb->pending = ts_realloc(hb->pending, hb->pending_cap * sizeof *hb->pending);
+    if (p->n + n > p->cap) {
+        p->cap = TS_MAX(p->n + n, 2 * p->cap);
+        p->ids = ts_realloc(p->ids, p->cap * sizeof *p->ids);
     }
-    memcpy(hb->pending + hb->npending, ids, n * sizeof *ids);
-    hb->npending += n;
+    memcpy(p->ids + p->n, ids, n * sizeof *ids);
+    p->n += n;
     free(ids);
+    return 0;
 }
 
-static json_t *ids_to_json(const ts_chunk_id *ids, size_t n)
+static void pending_take_new(ts_heartbeat *hb)
+{
+    int overflow = pending_take(hb, &hb->added, ts_chunk_store_take_added);
+    overflow |= pending_take(hb, &hb->removed, ts_chunk_store_take_removed);
+    overflow |= pending_take(hb, &hb->corrupt, ts_chunk_store_take_corrupt);
+    if (overflow) {
+        /* A full report carries the truth about all of them. */
+        pending_clear(&hb->added);
+        pending_clear(&hb->removed);
+        pending_clear(&hb->corrupt);
+        hb->report_needed = 1;
+    }
+}
+
+/* The ids as hex strings; with want_held >= 0, only those the store holds
+ * (1) or does not hold (0) now. */
+static json_t *ids_to_json(ts_chunk_store *store, const ts_chunk_id *ids, size_t n, int want_held)
 {
     json_t *a = json_array();
     char hex[TS_CHUNK_ID_HEX_LEN + 1];
     if (a == NULL)
         ts_die("out of memory building chunk report");
     for (size_t i = 0; i < n; i++) {
+        if (want_held >= 0 && ts_chunk_store_contains(store, &ids[i], NULL) != want_held)
+            continue;
         ts_chunk_id_to_hex(&ids[i], hex);
         if (json_array_append_new(a, json_string(hex)) != 0)
             ts_die("out of memory building chunk report");
@@ -110,13 +141,30 @@ static char *build_body(ts_heartbeat *hb, int *full)
         ts_chunk_id *ids;
         size_t n;
         ts_chunk_store_list(hb->store, &ids, &n);
-        if (json_object_set_new(j, "full_report", ids_to_json(ids, n)) != 0)
+        if (json_object_set_new(j, "full_report", ids_to_json(hb->store, ids, n, -1)) != 0)
             ts_die("out of memory building heartbeat");
         free(ids);
-    } else if (hb->npending > 0) {
-        if (json_object_set_new(j, "added", ids_to_json(hb->pending, hb->npending)) != 0)
+    } else {
+        if ((hb->added.n > 0 &&
+             json_object_set_new(j, "added", ids_to_json(hb->store, hb->added.ids, hb->added.n, 1)) != 0) ||
+            (hb->removed.n > 0 &&
+             json_object_set_new(j, "removed",
+                                 ids_to_json(hb->store, hb->removed.ids, hb->removed.n, 0)) != 0))
             ts_die("out of memory building heartbeat");
     }
+    /* Corrupt ids go out even with a full report: it says where a replica
+     * is missing, not why, and the reason tells fsck and the repair loop
+     * that a good copy must come from elsewhere. */
+    if (hb->corrupt.n > 0 &&
+        json_object_set_new(j, "corrupt", ids_to_json(hb->store, hb->corrupt.ids, hb->corrupt.n, 0)) != 0)
+        ts_die("out of memory building heartbeat");
+    json_t *failed = json_array();
+    for (size_t i = 0; failed != NULL && i < ts_chunk_store_ndirs(hb->store); i++)
+        if (!ts_chunk_store_dir_in_service(hb->store, i) &&
+            json_array_append_new(failed, json_string(ts_chunk_store_dir(hb->store, i))) != 0)
+            ts_die("out of memory building heartbeat");
+    if (failed == NULL || json_object_set_new(j, "failed_dirs", failed) != 0)
+        ts_die("out of memory building heartbeat");
     char *text = ts_json_dump(j);
     json_decref(j);
     return text;
@@ -189,7 +237,9 @@ static void heartbeat_round(ts_heartbeat *hb)
     hb->link = LINK_UP;
     hb->cur = idx;
     /* Whatever was sent got through: a full report covers the pending ids. */
-    hb->npending = 0;
+    hb->added.n = 0;
+    hb->removed.n = 0;
+    hb->corrupt.n = 0;
     hb->report_needed = report_needed;
     pthread_mutex_lock(&hb->mu);
     hb->sent++;
@@ -233,7 +283,9 @@ static void heartbeat_free(ts_heartbeat *hb)
     free(hb->server_id);
     free(hb->address);
     free(hb->zone);
-    free(hb->pending);
+    pending_clear(&hb->added);
+    pending_clear(&hb->removed);
+    pending_clear(&hb->corrupt);
     free(hb);
 }
 

@@ -6,6 +6,10 @@
  *   - "full_report": every chunk id, on the first heartbeat and whenever the
  *     answer says report_needed (a metadata server that restarted or newly
  *     became leader).
+ *   - "removed": chunks deleted or lost with a failed data dir, and
+ *     "corrupt": chunks quarantined (chunk_store.h, "Damage"), both since
+ *     the last heartbeat that got through;
+ *   - "failed_dirs": the data dirs out of service, every time.
  * Several metadata addresses may be given; on failure the next one is tried
  * (and the one that answered is tried first next time).  The loop survives
  * the metadata service being down: it logs once per change of state and

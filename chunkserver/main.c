@@ -9,12 +9,16 @@
  *   2. config         all keys checked before anything touches the disk
  *   3. chunk store    creates the data dirs, which hold server.id
  *   4. server id      read or created in the first data dir
+ *   4b. scrubber      needs only the store; started before the API, whose
+ *                     /metrics reads its counters (and the copier, which
+ *                     shares its background budget)
  *   5. task executor  (MapReduce) needs the store and a metadata client; it
  *                     must exist before the API routes /v1/task to it
  *   6. HTTP API       serves chunks; its port completes the advertised address
  *   7. heartbeat      announces the server only once it can serve
- * Shutdown runs the other way: heartbeat, API (waits for requests), task
- * executor (kills running attempts), client, store.
+ * Shutdown runs the other way: heartbeat, API (waits for requests, so no
+ * copy is running), task executor (kills running attempts), client,
+ * copier, scrubber, store.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,8 +30,10 @@
 #include <string.h>
 
 #include "chunkserver/chunk_api.h"
+#include "chunkserver/chunk_copy.h"
 #include "chunkserver/chunk_store.h"
 #include "chunkserver/heartbeat.h"
+#include "chunkserver/scrubber.h"
 #include "chunkserver/task_exec.h"
 #include "common/config.h"
 #include "common/http_client.h"
@@ -40,7 +46,9 @@
 static const char *const known_keys[] = {
     "listen", "id", "data_dirs", "meta", "zone", "weight", "heartbeat_interval_ms",
     "max_chunk_size", "log_file", "log_level",
-    "task_slots", "task_sort_buffer", "task_dir", "task_retain_s", NULL,
+    "task_slots", "task_sort_buffer", "task_dir", "task_retain_s",
+    "scrub_bytes_per_sec", "scrub_interval_s", "dir_check_interval_ms",
+    "background_bytes_per_sec", "max_copies_in", "max_copies_out", NULL,
 };
 
 static void usage(FILE *out)
@@ -87,7 +95,18 @@ static void usage(FILE *out)
 "  task_dir               working directory of MapReduce tasks (emptied at\n"
 "                         start) [FIRST_DATA_DIR/mr]\n"
 "  task_retain_s          seconds a finished task's output is kept when its\n"
-"                         job never claims it [3600]\n");
+"                         job never claims it [3600]\n"
+"  scrub_bytes_per_sec    rate at which the scrubber re-reads sealed chunks\n"
+"                         to verify their checksums; 0 disables it [32M]\n"
+"  scrub_interval_s       least time between the starts of two scrub passes\n"
+"                         over all chunks [3600]\n"
+"  dir_check_interval_ms  how often every data dir is probed; one that fails\n"
+"                         is taken out of service [10000]\n"
+"  background_bytes_per_sec  budget shared by scrubbing and copies between\n"
+"                         servers (repair, rebalance); 0 = unlimited [64M]\n"
+"  max_copies_in          copies this server receives at once; more are\n"
+"                         refused as busy (503) [2]\n"
+"  max_copies_out         copies this server sends at once [2]\n");
 }
 
 /* Reads DATA/server.id or creates it with a fresh "cs-XXXXXXXX". */
@@ -255,6 +274,9 @@ int main(int argc, char **argv)
     ts_chunk_api *api = NULL;
     ts_heartbeat *hb = NULL;
     ts_task_exec *tasks = NULL;
+    ts_scrubber *scrubber = NULL;
+    ts_chunk_copier *copier = NULL;
+    ts_throttle *background = NULL;
     tess_client *client = NULL;
     char **dirs = NULL;
     size_t ndirs = 0;
@@ -302,6 +324,24 @@ int main(int argc, char **argv)
         ts_config_size(cfg, "task_sort_buffer", 64ull << 20, &sort_mem, &err) != 0 ||
         ts_config_int(cfg, "task_retain_s", 3600, &retain_s, &err) != 0)
         goto fail;
+    uint64_t scrub_rate, bg_rate;
+    int64_t scrub_interval_s, dir_check_ms, copies_in, copies_out;
+    if (ts_config_size(cfg, "scrub_bytes_per_sec", 32ull << 20, &scrub_rate, &err) != 0 ||
+        ts_config_int(cfg, "scrub_interval_s", 3600, &scrub_interval_s, &err) != 0 ||
+        ts_config_int(cfg, "dir_check_interval_ms", 10000, &dir_check_ms, &err) != 0 ||
+        ts_config_size(cfg, "background_bytes_per_sec", 64ull << 20, &bg_rate, &err) != 0 ||
+        ts_config_int(cfg, "max_copies_in", 2, &copies_in, &err) != 0 ||
+        ts_config_int(cfg, "max_copies_out", 2, &copies_out, &err) != 0)
+        goto fail;
+    if (scrub_interval_s < 1 || scrub_interval_s > 365 * 86400 || dir_check_ms < 10 ||
+        dir_check_ms > 86400 * 1000 || copies_in < 1 || copies_in > 256 || copies_out < 1 ||
+        copies_out > 256) {
+        ts_fail(&err, TS_EINVAL, "scrub_interval_s must be 1..31536000, dir_check_interval_ms "
+                "10..86400000, max_copies_in and max_copies_out 1..256 (got %" PRId64 ", %"
+                PRId64 ", %" PRId64 ", %" PRId64 ")", scrub_interval_s, dir_check_ms,
+                copies_in, copies_out);
+        goto fail;
+    }
     if (slots < 1 || slots > 1024 || sort_mem < 64 * 1024 || sort_mem > (16ull << 30) ||
         retain_s < 1) {
         ts_fail(&err, TS_EINVAL, "task_slots must be 1..1024, task_sort_buffer 64K..16G and "
@@ -347,13 +387,33 @@ int main(int argc, char **argv)
     else if (load_server_id(dirs[0], &server_id, &err) != 0)
         goto close_store;
 
+    background = ts_throttle_new(bg_rate, 0);
+    ts_scrubber_opts sopts = {
+        .store = store,
+        .background = background,
+        .bytes_per_sec = scrub_rate,
+        .pass_interval_ms = scrub_interval_s * 1000,
+        .dir_check_interval_ms = dir_check_ms,
+    };
+    if (ts_scrubber_start(&sopts, &scrubber, &err) != 0)
+        goto free_throttle;
+    ts_chunk_copier_opts cpopts = {
+        .store = store,
+        .server_id = server_id,
+        .background = background,
+        .max_copies_in = (unsigned)copies_in,
+        .max_copies_out = (unsigned)copies_out,
+        .max_chunk_size = max_chunk,
+    };
+    copier = ts_chunk_copier_new(&cpopts);
+
     /* The task executor reads and writes files through the client library,
      * which follows the metadata leader like any client. */
     tess_client_opts copts;
     tess_client_opts_init(&copts);
     copts.meta = meta;
     if (tess_client_open(&copts, &client, &err) != 0)
-        goto close_store;
+        goto free_copier;
     task_dir = ts_strdup(ts_config_str(cfg, "task_dir", ""));
     if (task_dir[0] == '\0') {
         free(task_dir);
@@ -379,6 +439,8 @@ int main(int argc, char **argv)
         .max_chunk_size = max_chunk,
         .task_handler = ts_task_exec_handle,
         .task_app = tasks,
+        .copier = copier,
+        .scrubber = scrubber,
     };
     if (ts_chunk_api_start(&aopts, &api, &err) != 0)
         goto stop_tasks;
@@ -426,6 +488,11 @@ stop_tasks:
     ts_task_exec_stop(tasks);
 close_client:
     tess_client_close(client);
+free_copier:
+    ts_chunk_copier_free(copier);
+    ts_scrubber_stop(scrubber);
+free_throttle:
+    ts_throttle_free(background);
 close_store:
     ts_chunk_store_close(store);
 fail:

@@ -99,6 +99,10 @@ typedef struct xfer {
     uint64_t range_offset;
     uint64_t skip;            /* a 200 to a range request: bytes before offset */
     int overflow;             /* the server sent more than asked; we stopped it */
+    /* download mode (ts_http_get_stream): 2xx bytes go to write_fn */
+    ts_http_write_fn write_fn;
+    void *write_ctx;
+    int writer_stopped;
     /* upload mode (ts_http_put_stream) */
     ts_http_read_fn read_cb;
     void *read_ctx;
@@ -142,6 +146,13 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata)
     xfer *x = userdata;
     size_t n = size * nmemb;
 
+    if (x->write_fn != NULL && x->status >= 200 && x->status < 300) {
+        if (x->write_fn(x->write_ctx, data, n) != 0) {
+            x->writer_stopped = 1;
+            return 0;
+        }
+        return n;
+    }
     if (!x->range_mode || x->status < 200 || x->status >= 300) {
         ts_buf_append(&x->body, data, n);
         return n;
@@ -245,6 +256,11 @@ static int perform(CURL *h, xfer *x, char *errbuf, ts_http_result *out, ts_error
         if (x->reader_aborted) {
             ret = ts_fail(err, TS_EIO, "%s %s: upload aborted by the body reader",
                           x->method, x->url);
+            goto free_xfer;
+        }
+        if (x->writer_stopped) {
+            ret = ts_fail(err, TS_EIO, "%s %s: download stopped by the receiver", x->method,
+                          x->url);
             goto free_xfer;
         }
         describe_failure(h, rc, errbuf, why, sizeof(why));
@@ -362,6 +378,19 @@ int ts_http_get_range(const char *url, uint64_t offset, uint64_t len, void *buf,
     if (rc == 0 && out->status >= 200 && out->status < 300)
         *got = x.dst_got;
     return rc;
+}
+
+int ts_http_get_stream(const char *url, ts_http_write_fn write_fn, void *ctx, long timeout_ms,
+                       ts_http_result *out, ts_error *err)
+{
+    char errbuf[CURL_ERROR_SIZE];
+    xfer x = { .method = "GET", .url = url, .write_fn = write_fn, .write_ctx = ctx };
+    CURL *h = thread_handle();
+
+    memset(out, 0, sizeof(*out));
+    setup_common(h, &x, timeout_ms, errbuf);
+    SETOPT(h, CURLOPT_HTTPGET, 1L);
+    return perform(h, &x, errbuf, out, err);
 }
 
 /* ---- error bodies -------------------------------------------------------- */

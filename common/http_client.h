@@ -51,6 +51,15 @@ int ts_http_put_stream(const char *url, const char *content_type, ts_http_read_f
 int ts_http_get_range(const char *url, uint64_t offset, uint64_t len, void *buf,
                       size_t *got, long timeout_ms, ts_http_result *out, ts_error *err);
 
+/* GET with the body of a 2xx answer handed to write_fn piece by piece, as it
+ * arrives (nothing is buffered; a slow write_fn slows the sender through TCP
+ * flow control).  write_fn returns 0 to go on, nonzero to stop: the call
+ * then fails with TS_EIO "stopped by the receiver" (the caller keeps its own
+ * reason).  A non-2xx status is returned in out with its body. */
+typedef int (*ts_http_write_fn)(void *ctx, const char *buf, size_t len);
+int ts_http_get_stream(const char *url, ts_http_write_fn write_fn, void *ctx, long timeout_ms,
+                       ts_http_result *out, ts_error *err);
+
 /* Drops this thread's handle (closing its connections). */
 void ts_http_client_thread_cleanup(void);
 

@@ -67,6 +67,8 @@ typedef struct req_state {
     int has_pending;
     ts_http_response pending;       /* answer to queue after the body */
     ts_buf body;                    /* buffered handlers */
+    void (*on_complete)(void *);    /* from the handler's response */
+    void *on_complete_arg;
 } req_state;
 
 /* ---- responses ----------------------------------------------------------- */
@@ -425,6 +427,8 @@ static enum MHD_Result final_call(ts_http_server *s, struct MHD_Connection *conn
         st->req.body_len = st->body.len;
         s->opts.handle(s->opts.app, &st->req, &resp);
     }
+    st->on_complete = resp.on_complete;
+    st->on_complete_arg = resp.on_complete_arg;
     return queue_response(conn, &resp);
 }
 
@@ -457,6 +461,8 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
         TS_DEBUG("http: %s %s ended early (MHD code %d)", st->req.method, st->req.path, (int)toe);
     if (st->accepted)
         st->ops->release(st->ctx);
+    if (st->on_complete != NULL)
+        st->on_complete(st->on_complete_arg);
     response_clear(&st->pending);
     ts_buf_free(&st->body);
     free(st);

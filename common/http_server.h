@@ -50,6 +50,12 @@ typedef struct ts_http_response {
     off_t fd_offset;
     uint64_t fd_len;
     char *extra_headers;     /* malloc'd "Name: value\n" lines, server frees */
+    /* Optional: called exactly once when the request is over (the response
+     * fully sent, or the connection gone), for handlers that account for
+     * work still running after they return, such as a file range being
+     * sent.  Set by buffered handlers and streaming `end` only. */
+    void (*on_complete)(void *arg);
+    void *on_complete_arg;
 } ts_http_response;
 
 /* Body takes ownership of a malloc'd buffer. */

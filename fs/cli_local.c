@@ -35,6 +35,8 @@
 #define UP_DEADLINE_MS 20000
 #define DOWN_DEADLINE_MS 10000
 #define POLL_MS 50
+#define MAX_CHUNK_SETS 16
+#define CHUNK_SET_LEN 256
 
 enum role { ROLE_META, ROLE_CHUNK };
 
@@ -52,6 +54,10 @@ typedef struct cluster {
     size_t n;
     uint64_t chunk_size;        /* for client.conf */
     int64_t heartbeat_timeout_ms; /* 0 = the metadata server's default */
+    /* "key=value" settings added to every chunk.conf (--set-chunk), kept in
+     * the state so a later `up` keeps them */
+    char chunk_sets[MAX_CHUNK_SETS][CHUNK_SET_LEN];
+    size_t nchunk_sets;
 } cluster;
 
 static const char *role_name(enum role r) { return r == ROLE_META ? "meta" : "chunk"; }
@@ -69,8 +75,30 @@ static char *conf_path(const cluster *cl, const daemon_info *d)
 
 /* --------------------------------------------------------- state file */
 
-/* Reads DIR/cluster.state: "daemon NAME ROLE PORT" and "set KEY VALUE"
- * lines.  Returns 0, 1 when there is no state yet, -1 after printing. */
+/* Adds or replaces a "key=value" chunkserver setting.  0, or -1 when the
+ * text is not key=value or there are too many. */
+static int add_chunk_set(cluster *cl, const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    size_t klen = eq != NULL ? (size_t)(eq - kv) : 0;
+
+    if (klen == 0 || strlen(kv) >= CHUNK_SET_LEN || strchr(kv, '\n') != NULL)
+        return -1;
+    for (size_t i = 0; i < cl->nchunk_sets; i++) {
+        if (strncmp(cl->chunk_sets[i], kv, klen + 1) == 0) {
+            snprintf(cl->chunk_sets[i], CHUNK_SET_LEN, "%s", kv);
+            return 0;
+        }
+    }
+    if (cl->nchunk_sets == MAX_CHUNK_SETS)
+        return -1;
+    snprintf(cl->chunk_sets[cl->nchunk_sets++], CHUNK_SET_LEN, "%s", kv);
+    return 0;
+}
+
+/* Reads DIR/cluster.state: "daemon NAME ROLE PORT", "set KEY VALUE" and
+ * "chunkset KEY=VALUE" lines.  Returns 0, 1 when there is no state yet, -1
+ * after printing. */
 static int load_state(cluster *cl, const char *cmd)
 {
     char *path = ts_sprintf("%s/cluster.state", cl->dir), *text = NULL, *save = NULL;
@@ -108,6 +136,8 @@ static int load_state(cluster *cl, const char *cmd)
         } else if (sscanf(line, "set %63s %lld", a, &v) == 2 &&
                    strcmp(a, "heartbeat_timeout_ms") == 0 && v >= 0) {
             cl->heartbeat_timeout_ms = v;
+        } else if (strncmp(line, "chunkset ", 9) == 0 && add_chunk_set(cl, line + 9) == 0) {
+            continue;
         } else {
             cli_error("%s: %s:%d: cannot parse '%s'", cmd, path, lineno, line);
             rc = -1;
@@ -153,6 +183,8 @@ static int write_files(const cluster *cl)
     ts_buf_printf(&b, "set heartbeat_timeout_ms %lld\n", (long long)cl->heartbeat_timeout_ms);
     for (size_t i = 0; i < cl->n; i++)
         ts_buf_printf(&b, "daemon %s %s %d\n", cl->d[i].name, role_name(cl->d[i].role), cl->d[i].port);
+    for (size_t i = 0; i < cl->nchunk_sets; i++)
+        ts_buf_printf(&b, "chunkset %s\n", cl->chunk_sets[i]);
     path = ts_sprintf("%s/cluster.state", cl->dir);
     rc = write_text("local up", path, &b);
     free(path);
@@ -196,6 +228,11 @@ static int write_files(const cluster *cl)
                 if (cl->heartbeat_timeout_ms > 0)
                     ts_buf_printf(&b, "heartbeat_interval_ms = %lld\n",
                                   (long long)TS_MAX(50, TS_MIN(1000, cl->heartbeat_timeout_ms / 4)));
+                /* Last, so they override the lines above (later keys win). */
+                for (size_t k = 0; k < cl->nchunk_sets; k++) {
+                    const char *kv = cl->chunk_sets[k], *eq = strchr(kv, '=');
+                    ts_buf_printf(&b, "%.*s = %s\n", (int)(eq - kv), kv, eq + 1);
+                }
             }
             path = conf_path(cl, d);
             rc = write_text("local up", path, &b);
@@ -520,6 +557,7 @@ static int wait_ready(cluster *cl)
 static const char up_usage[] =
     "usage: tessera local up [--dir DIR] [--metas N] [--chunkservers N]\n"
     "                        [--chunk-size BYTES] [--heartbeat-timeout MS]\n"
+    "                        [--set-chunk KEY=VALUE]...\n"
     "\n"
     "Start a cluster on 127.0.0.1 with all its state under DIR, wait until it\n"
     "serves, and print how to use it.  On an existing DIR, start whatever is\n"
@@ -534,6 +572,10 @@ static const char up_usage[] =
     "      --chunk-size BYTES     chunk size written to client.conf (default 64M)\n"
     "      --heartbeat-timeout MS a chunkserver silent this long is down\n"
     "                             (default: the metadata server's)\n"
+    "      --set-chunk KEY=VALUE  add a setting to every chunkserver's config\n"
+    "                             (see tessera-chunk --help), e.g.\n"
+    "                             scrub_bytes_per_sec=1G; remembered by later\n"
+    "                             `up`s of the same DIR\n"
     "      --no-mount             do not mount the filesystem at DIR/mnt\n"
     "                             (default: mounted with tessera-mount, log in\n"
     "                             DIR/mount.log)\n"
@@ -545,13 +587,15 @@ static int local_up(int argc, char **argv)
         {"dir", required_argument, NULL, 'd'}, {"metas", required_argument, NULL, 'm'},
         {"chunkservers", required_argument, NULL, 'n'}, {"chunk-size", required_argument, NULL, 'c'},
         {"heartbeat-timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
-        {"no-mount", no_argument, NULL, 'M'},
+        {"no-mount", no_argument, NULL, 'M'}, {"set-chunk", required_argument, NULL, 'S'},
         {NULL, 0, NULL, 0}};
     const char *dir = CLI_DEFAULT_LOCAL_DIR;
     unsigned metas = 1, nchunk = 0, hb = 0;
     uint64_t chunk_size = 0;
     char *bins[2] = {NULL, NULL};
     int ports[MAX_DAEMONS], hb_given = 0, ch, rc = 1, state, no_mount = 0;
+    const char *chunk_sets[MAX_CHUNK_SETS];
+    size_t nchunk_sets = 0;
     size_t nnew = 0, have_chunk = 0;
     cluster *cl = ts_calloc(1, sizeof(*cl));
     ts_error e;
@@ -580,6 +624,14 @@ static int local_up(int argc, char **argv)
             break;
         case 'h': fputs(up_usage, stdout); rc = 0; goto free_cluster;
         case 'M': no_mount = 1; break;
+        case 'S':
+            if (strchr(optarg, '=') == NULL || optarg[0] == '=' || nchunk_sets == MAX_CHUNK_SETS) {
+                rc = cli_usage_error("local up", "--set-chunk '%s': expected KEY=VALUE (at most "
+                                     "%d of them)", optarg, MAX_CHUNK_SETS);
+                goto free_cluster;
+            }
+            chunk_sets[nchunk_sets++] = optarg;
+            break;
         default: rc = cli_bad_option("local up", argv, ch); goto free_cluster;
         }
     }
@@ -611,6 +663,13 @@ static int local_up(int argc, char **argv)
         cl->chunk_size = chunk_size;
     if (hb_given)
         cl->heartbeat_timeout_ms = hb;
+    for (size_t i = 0; i < nchunk_sets; i++) {
+        if (add_chunk_set(cl, chunk_sets[i]) != 0) {
+            cli_error("local up: --set-chunk '%s': too long, or more than %d settings in all",
+                      chunk_sets[i], MAX_CHUNK_SETS);
+            goto free_bins;
+        }
+    }
     if (state == 1 && nchunk == 0)
         nchunk = 3;
     for (size_t i = 0; i < cl->n; i++)

@@ -14,9 +14,11 @@ libtsmeta_a_SOURCES = \
 	metadata/snapshot.c metadata/snapshot.h \
 	metadata/store.c metadata/store.h \
 	metadata/cluster.c metadata/cluster.h
-# raft/raft.h: the I/O-free consensus core (+ its wire codec).
+# raft/raft.h: the I/O-free consensus core (+ its wire codec);
+# raft/raft_storage.h: its durable state (hard state, log on wal.c, snapshot meta).
 libtsmeta_a_SOURCES += \
-	metadata/raft/raft.c metadata/raft/raft.h metadata/raft/raft_codec.c
+	metadata/raft/raft.c metadata/raft/raft.h metadata/raft/raft_codec.c \
+	metadata/raft/raft_storage.c metadata/raft/raft_storage.h
 libtsmeta_a_SOURCES += \
 	metadata/meta_api.c metadata/meta_api.h metadata/meta_api_int.h \
 	metadata/meta_cluster_api.c
@@ -24,3 +26,10 @@ libtsmeta_a_SOURCES += \
 bin_PROGRAMS += tessera-meta
 tessera_meta_SOURCES = metadata/main.c
 tessera_meta_LDADD = libtsmeta.a libtscommon.a $(COMMON_LIBS)
+
+# Pure planners of cluster operations (no I/O): the server state machine,
+# repair (re-replication, surplus deletes) and rebalance/drain.
+libtsmeta_a_SOURCES += \
+	metadata/server_state.c metadata/server_state.h \
+	metadata/repair_plan.c metadata/repair_plan.h \
+	metadata/rebalance_plan.c metadata/rebalance_plan.h

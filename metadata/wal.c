@@ -347,6 +347,8 @@ static void flush_locked(wal *w)
     ts_buf_free(&buf);
 }
 
+static void drain_locked(wal *w);
+
 void wal_wait(wal *w, uint64_t index)
 {
     pthread_mutex_lock(&w->mu);
@@ -371,12 +373,7 @@ int wal_rotate(wal *w, ts_error *err)
 {
     int rc = 0;
     pthread_mutex_lock(&w->mu);
-    while (w->flushing || w->durable_index < w->last_index) {
-        if (!w->flushing)
-            flush_locked(w);
-        else
-            pthread_cond_wait(&w->cv, &w->mu);
-    }
+    drain_locked(w);
     uint64_t next = w->last_index + 1;
     if (next != w->seg_first)
         rc = open_segment(w, next, 1, err);
@@ -384,6 +381,154 @@ int wal_rotate(wal *w, ts_error *err)
         rc = delete_segments_below(w, next, err);
     pthread_mutex_unlock(&w->mu);
     return rc;
+}
+
+/* Makes everything pending durable; called and returns with mu held. */
+static void drain_locked(wal *w)
+{
+    while (w->flushing || w->durable_index < w->last_index) {
+        if (!w->flushing)
+            flush_locked(w);
+        else
+            pthread_cond_wait(&w->cv, &w->mu);
+    }
+}
+
+/* Offset of record `index` in the segment at path (which must hold it). */
+static int record_offset(const char *path, uint64_t index, off_t *off, ts_error *err)
+{
+    char *data = NULL;
+    size_t size = 0;
+    int rc = ts_read_file(path, &data, &size, err);
+    if (rc)
+        return rc;
+    size_t pos = 0;
+    rc = ts_fail(err, TS_ECORRUPT, "wal %s: record %" PRIu64 " not found", path, index);
+    while (pos + WAL_HEADER_LEN <= size) {
+        ts_dec d;
+        ts_dec_init(&d, data + pos, WAL_HEADER_LEN);
+        uint32_t len = ts_dec_u32(&d);
+        (void)ts_dec_u32(&d);
+        uint64_t at = ts_dec_u64(&d);
+        if (at == index) {
+            *off = (off_t)pos;
+            rc = 0;
+            break;
+        }
+        pos += WAL_HEADER_LEN + len;
+    }
+    free(data);
+    return rc;
+}
+
+int wal_truncate(wal *w, uint64_t from, ts_error *err)
+{
+    uint64_t *firsts = NULL;
+    size_t n = 0;
+    int rc = 0;
+    pthread_mutex_lock(&w->mu);
+    drain_locked(w);
+    if (from > w->last_index)
+        goto unlock;
+    if ((rc = list_segments(w->dir, &firsts, &n, err)) != 0)
+        goto unlock;
+    /* The segment holding `from` is cut at that record; later ones go. */
+    size_t k = n;
+    while (k > 0 && firsts[k - 1] > from)
+        k--;
+    if (k == 0) {
+        rc = ts_fail(err, TS_EINVAL, "wal %s: cannot truncate at %" PRIu64 ": before the log",
+                     w->dir, from);
+        goto free_firsts;
+    }
+    for (size_t i = k; i < n; i++) {
+        char *path = segment_path(w->dir, firsts[i]);
+        if (unlink(path) != 0 && errno != ENOENT)
+            rc = ts_fail(err, TS_EIO, "wal %s: unlink: %s", path, strerror(errno));
+        free(path);
+        if (rc)
+            goto free_firsts;
+    }
+    uint64_t seg = firsts[k - 1];
+    char *path = segment_path(w->dir, seg);
+    off_t off = 0;
+    rc = record_offset(path, from, &off, err);
+    if (rc == 0 && truncate(path, off) != 0)
+        rc = ts_fail(err, TS_EIO, "wal %s: truncate at %lld: %s", path, (long long)off,
+                     strerror(errno));
+    free(path);
+    if (rc == 0 && seg != w->seg_first)
+        rc = open_segment(w, seg, 0, err);
+    if (rc == 0 && w->fsync_enabled && fsync(w->fd) != 0)
+        rc = ts_fail(err, TS_EIO, "wal %s: fsync: %s", w->seg_path, strerror(errno));
+    if (rc == 0)
+        rc = ts_fsync_dir(w->dir, err);
+    if (rc == 0)
+        w->last_index = w->durable_index = from - 1;
+free_firsts:
+    free(firsts);
+unlock:
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+int wal_reset(wal *w, uint64_t after, ts_error *err)
+{
+    pthread_mutex_lock(&w->mu);
+    drain_locked(w);
+    int rc = delete_segments_below(w, UINT64_MAX, err);
+    if (rc == 0)
+        rc = open_segment(w, after + 1, 1, err);
+    if (rc == 0)
+        w->last_index = w->durable_index = after;
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+int wal_roll(wal *w, ts_error *err)
+{
+    int rc = 0;
+    pthread_mutex_lock(&w->mu);
+    drain_locked(w);
+    if (w->last_index + 1 != w->seg_first)
+        rc = open_segment(w, w->last_index + 1, 1, err);
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+int wal_compact(wal *w, uint64_t upto, ts_error *err)
+{
+    uint64_t *firsts = NULL;
+    size_t n = 0;
+    pthread_mutex_lock(&w->mu);
+    int rc = list_segments(w->dir, &firsts, &n, err);
+    int removed = 0;
+    /* Segment i holds [firsts[i], firsts[i+1]); the current one stays. */
+    for (size_t i = 0; rc == 0 && i + 1 < n && firsts[i + 1] <= upto + 1; i++) {
+        if (firsts[i] == w->seg_first)
+            break;
+        char *path = segment_path(w->dir, firsts[i]);
+        if (unlink(path) != 0 && errno != ENOENT)
+            rc = ts_fail(err, TS_EIO, "wal %s: unlink: %s", path, strerror(errno));
+        else
+            removed = 1;
+        free(path);
+    }
+    if (rc == 0 && removed)
+        rc = ts_fsync_dir(w->dir, err);
+    free(firsts);
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+uint64_t wal_segment_bytes(wal *w)
+{
+    pthread_mutex_lock(&w->mu);
+    struct stat sb;
+    uint64_t v = fstat(w->fd, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+    v += w->pending.len;
+    pthread_mutex_unlock(&w->mu);
+    return v;
 }
 
 uint64_t wal_last_index(wal *w)

@@ -65,6 +65,25 @@ void wal_sync(wal *w);
  * snapshot).  Caller serializes with appends.  TS_EIO. */
 int wal_rotate(wal *w, ts_error *err);
 
+/* The Raft log (metadata/raft/raft_storage.h) also needs: */
+
+/* Makes everything durable, then removes records >= from (a conflicting
+ * suffix): the segment holding `from` is cut there and later segments are
+ * deleted; the next append gets index `from`.  No-op when from is beyond
+ * the last index.  TS_EINVAL (from before the first segment), TS_EIO. */
+int wal_truncate(wal *w, uint64_t from, ts_error *err);
+/* Deletes every segment and continues with an empty log whose next record
+ * is after + 1 (a snapshot from the leader replaced the whole log).  TS_EIO. */
+int wal_reset(wal *w, uint64_t after, ts_error *err);
+/* Makes everything durable and starts a new segment at last index + 1,
+ * keeping the older ones (size-bounded segments).  TS_EIO. */
+int wal_roll(wal *w, ts_error *err);
+/* Deletes the segments all of whose records are <= upto (covered by a
+ * durable snapshot); never the current one.  TS_EIO. */
+int wal_compact(wal *w, uint64_t upto, ts_error *err);
+/* Bytes in the current segment, pending ones included. */
+uint64_t wal_segment_bytes(wal *w);
+
 uint64_t wal_last_index(wal *w);
 
 typedef struct wal_stats {

@@ -4,6 +4,7 @@ include tests/unit/metadata.mk
 include tests/unit/chunkserver.mk
 include tests/unit/fs.mk
 include tests/unit/mapreduce.mk
+include tests/unit/raft.mk
 include tests/sim/sim.mk
 
 # Benchmarks (built by `make check`, run by hand: see tests/bench/*.sh).

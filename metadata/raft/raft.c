@@ -121,6 +121,7 @@ struct raft {
     size_t n_msgs, cap_msgs;
 
     uint64_t rd_last, rd_applied;     /* what the current ready handed out */
+    int bcast_pending;                /* proposals not yet sent to followers */
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -176,10 +177,11 @@ uint32_t raft_conf_voters(const raft_conf *c)
     return v;
 }
 
+static int voter_in(const raft_conf *c, uint64_t id);
+
 static int is_voter(const raft *r, uint64_t id)
 {
-    const raft_member *m = raft_conf_find(&r->conf, id);
-    return m != NULL && m->role == RAFT_VOTER;
+    return voter_in(&r->conf, id);
 }
 
 static uint32_t quorum(const raft *r) { return raft_conf_voters(&r->conf) / 2 + 1; }
@@ -757,22 +759,38 @@ static void check_election(raft *r)
     }
 }
 
+static int voter_in(const raft_conf *c, uint64_t id)
+{
+    const raft_member *me = raft_conf_find(c, id);
+    return me != NULL && me->role == RAFT_VOTER;
+}
+
 /* Whether this server may start an election: it is a voter in its latest
- * configuration, or in the committed one.  The second case matters when a
- * leader appended its own removal and lost leadership before committing it:
- * its log is the most up to date, so nobody else can win, and it must be
- * able to finish the change itself (elected by a majority of the new
- * configuration, it commits it and then steps down). */
+ * configuration, or in the committed one, or in one in between.  The other
+ * cases matter when a leader appended its own removal and lost leadership
+ * before committing it: its log is the most up to date, so nobody else can
+ * win, and it must be able to finish the change itself (elected by a
+ * majority of the new configuration, it commits it and then steps down).
+ * Its own commit index may lag (it restarted), hence "in between".  Safety
+ * does not depend on this: votes are always counted in the latest
+ * configuration. */
 static int can_campaign(const raft *r)
 {
     if (is_voter(r, r->id))
         return 1;
-    if (r->conf_index <= r->commit)
+    if (r->conf_index <= r->commit || raft_conf_voters(&r->conf) == 0)
         return 0;
     raft_conf c;
     conf_at(r, r->commit, &c, NULL);
-    const raft_member *me = raft_conf_find(&c, r->id);
-    return me != NULL && me->role == RAFT_VOTER && raft_conf_voters(&r->conf) > 0;
+    if (voter_in(&c, r->id))
+        return 1;
+    for (uint64_t i = TS_MAX(r->commit + 1, r->first); i < r->conf_index; i++) {
+        const raft_entry *e = entry_at(r, i);
+        if (e->type == RAFT_ENTRY_CONF && raft_conf_decode(e->data, e->len, &c) == 0 &&
+            voter_in(&c, r->id))
+            return 1;
+    }
+    return 0;
 }
 
 static void campaign(raft *r, int pre, int transfer)
@@ -1220,7 +1238,9 @@ int raft_propose(raft *r, const void *data, size_t len, uint64_t *index, uint64_
     if (rc != 0)
         return rc;
     *term = r->term;
-    bcast_append(r);
+    /* Not sent yet: every proposal until the next raft_get_ready goes out
+     * in one append per follower (and is persisted in one write). */
+    r->bcast_pending = 1;
     return 0;
 }
 
@@ -1339,13 +1359,18 @@ static uint64_t apply_upto(const raft *r)
 
 int raft_has_ready(const raft *r)
 {
-    return r->hs_dirty || r->unstable <= last_index(r) || r->n_msgs > 0 ||
+    return r->bcast_pending || r->hs_dirty || r->unstable <= last_index(r) || r->n_msgs > 0 ||
            r->chunk_pending || r->install_pending || r->applied < apply_upto(r) ||
            r->n_ro > 0;
 }
 
 void raft_get_ready(raft *r, raft_ready *rd)
 {
+    if (r->bcast_pending) {
+        r->bcast_pending = 0;
+        if (r->role == RAFT_LEADER)
+            bcast_append(r);
+    }
     memset(rd, 0, sizeof(*rd));
     rd->role = r->role;
     rd->leader = r->leader;
@@ -1520,6 +1545,13 @@ void raft_get_status(const raft *r, raft_status *st)
         }
     }
 }
+
+uint8_t raft_role(const raft *r) { return r->role; }
+uint64_t raft_term(const raft *r) { return r->term; }
+uint64_t raft_leader(const raft *r) { return r->leader; }
+uint64_t raft_commit_index(const raft *r) { return r->commit; }
+uint64_t raft_applied_index(const raft *r) { return r->applied; }
+uint64_t raft_last_index(const raft *r) { return last_index(r); }
 
 const char *raft_check_invariants(const raft *r)
 {

@@ -263,6 +263,13 @@ typedef struct raft_status {
     raft_progress_info pr[RAFT_MAX_MEMBERS];  /* leader only, conf order */
 } raft_status;
 void raft_get_status(const raft *r, raft_status *st);
+/* Cheap accessors for hot paths (raft_get_status copies the configuration). */
+uint8_t raft_role(const raft *r);
+uint64_t raft_term(const raft *r);
+uint64_t raft_leader(const raft *r);
+uint64_t raft_commit_index(const raft *r);
+uint64_t raft_applied_index(const raft *r);
+uint64_t raft_last_index(const raft *r);
 uint64_t raft_term_at(const raft *r, uint64_t index);  /* 0 if unknown */
 
 /* Checks the invariants listed in raft.c; returns NULL or a description of

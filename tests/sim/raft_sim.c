@@ -32,8 +32,9 @@
  *
  * Usage: test_raft_sim [seeds [steps [first_seed]]]
  *   defaults 2000 seeds x 500 steps (CI); RAFT_SIM_SEEDS, RAFT_SIM_STEPS,
- *   RAFT_SIM_SEED (run one seed), RAFT_SIM_TRACE=1 (print every event) and
- *   RAFT_SIM_LONG=1 (100,000 seeds) override.
+ *   RAFT_SIM_SEED (run one seed), RAFT_SIM_TRACE=1 (print every event; 2:
+ *   every message too), RAFT_SIM_LONG=1 (100,000 seeds) and RAFT_SIM_JOBS
+ *   (worker processes, default 2) override.
  * Prints "test_raft_sim: N passed, M failed" (one count per seed) and, for
  * each failing seed, the command that replays it.
  */
@@ -42,6 +43,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/codec.h"
 #include "common/ts_error.h"
@@ -267,10 +270,9 @@ static void check_node(world *w, node *n)
     const char *bad = raft_check_invariants(n->r);
     if (bad != NULL)
         failf(w, "server %" PRIu64 ": invariant %s", n->id, bad);
-    raft_status st;
-    raft_get_status(n->r, &st);
-    if (st.role != RAFT_LEADER)
+    if (raft_role(n->r) != RAFT_LEADER)
         return;
+    struct { uint64_t term, commit; } st = {raft_term(n->r), raft_commit_index(n->r)};
     w->leader_of = grow(w->leader_of, &w->n_leader_of, st.term + 1, sizeof(uint64_t));
     if (w->leader_of[st.term] == 0) {
         w->leader_of[st.term] = n->id;
@@ -296,11 +298,8 @@ static void check_node(world *w, node *n)
         if (newer) {
             for (int k = 0; k < w->n_nodes; k++) {
                 node *o = &w->nodes[k];
-                raft_status os;
-                if (!o->up || o == n)
-                    continue;
-                raft_get_status(o->r, &os);
-                if (os.role == RAFT_LEADER && os.term > st.term)
+                if (o->up && o != n && raft_role(o->r) == RAFT_LEADER &&
+                    raft_term(o->r) > st.term)
                     leader_complete(w, o);
             }
         }
@@ -617,19 +616,25 @@ static node *find_leader(world *w)
     uint64_t bt = 0;
     for (int i = 0; i < w->n_nodes; i++) {
         node *n = &w->nodes[i];
-        raft_status st;
-        if (!n->up)
-            continue;
-        raft_get_status(n->r, &st);
-        if (st.role == RAFT_LEADER && st.term >= bt) {
+        if (n->up && raft_role(n->r) == RAFT_LEADER && raft_term(n->r) >= bt) {
             best = n;
-            bt = st.term;
+            bt = raft_term(n->r);
         }
     }
     return best;
 }
 
+/* Proposes one command; the ready is processed unless `batch` (then the
+ * caller processes it after more proposals: they share one persist and one
+ * append per follower). */
+static int propose_one(world *w, node *n, int batch);
+
 static int propose(world *w, node *n)
+{
+    return propose_one(w, n, 0);
+}
+
+static int propose_one(world *w, node *n, int batch)
 {
     uint8_t buf[8];
     uint64_t v = ++w->next_value;
@@ -645,7 +650,8 @@ static int propose(world *w, node *n)
         w->n_props++;
         trace(w, "server %" PRIu64 " proposed %" PRIu64 " at %" PRIu64, n->id, v, idx);
     }
-    process_ready(w, n);
+    if (!batch)
+        process_ready(w, n);
     return rc;
 }
 
@@ -799,8 +805,9 @@ static void fault_step(world *w)
     node *l = find_leader(w);
     if (l != NULL && chance(w, w->p_propose)) {
         int burst = 1 + (int)rnd_below(w, 4);   /* several proposals share a ready */
-        for (int b = 0; b < burst && l->up; b++)
-            propose(w, l);
+        for (int b = 0; b < burst; b++)
+            propose_one(w, l, 1);
+        process_ready(w, l);
     }
     l = find_leader(w);
     if (l != NULL && chance(w, w->p_read)) {
@@ -998,9 +1005,34 @@ static int run_seed(world *w, uint64_t seed, uint64_t steps, int tr)
     return w->fail[0] ? -1 : 0;
 }
 
+typedef struct tally { uint64_t passed, failed, acked, terms; } tally;
+
+/* Runs seeds first + k, first + k + jobs, ... */
+static void run_share(uint64_t first, uint64_t seeds, uint64_t steps, int tr, int k, int jobs,
+                      const char *argv0, tally *t)
+{
+    world *w = ts_calloc(1, sizeof(*w));
+    memset(t, 0, sizeof(*t));
+    for (uint64_t s = first + (uint64_t)k; s < first + seeds; s += (uint64_t)jobs) {
+        if (run_seed(w, s, steps, tr) == 0) {
+            t->passed++;
+        } else {
+            t->failed++;
+            fprintf(stderr, "FAIL seed %" PRIu64 ": %s\n  replay: RAFT_SIM_SEED=%" PRIu64
+                    " RAFT_SIM_STEPS=%" PRIu64 " RAFT_SIM_TRACE=1 %s\n", s, w->fail, s, steps,
+                    argv0);
+        }
+        t->acked += w->n_acked;
+        t->terms += w->n_leader_of;
+        world_free(w);
+    }
+    free(w);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t seeds = 2000, steps = 500, first = 1;
+    int jobs = 2;
     const char *e;
     if ((e = getenv("RAFT_SIM_LONG")) != NULL && atoi(e) != 0)
         seeds = 100000;
@@ -1008,6 +1040,8 @@ int main(int argc, char **argv)
         seeds = strtoull(e, NULL, 10);
     if ((e = getenv("RAFT_SIM_STEPS")) != NULL)
         steps = strtoull(e, NULL, 10);
+    if ((e = getenv("RAFT_SIM_JOBS")) != NULL && atoi(e) > 0)
+        jobs = atoi(e);
     if (argc > 1)
         seeds = strtoull(argv[1], NULL, 10);
     if (argc > 2)
@@ -1019,25 +1053,49 @@ int main(int argc, char **argv)
         first = strtoull(e, NULL, 10);
         seeds = 1;
     }
-    int passed = 0, failed = 0;
-    uint64_t total_acked = 0, total_terms = 0;
-    world *w = ts_calloc(1, sizeof(*w));
-    for (uint64_t s = first; s < first + seeds; s++) {
-        if (run_seed(w, s, steps, tr) == 0) {
-            passed++;
-        } else {
-            failed++;
-            fprintf(stderr, "FAIL seed %" PRIu64 ": %s\n  replay: RAFT_SIM_SEED=%" PRIu64
-                    " RAFT_SIM_STEPS=%" PRIu64 " RAFT_SIM_TRACE=1 %s\n", s, w->fail, s, steps,
-                    argv[0]);
+    if (seeds < 2 || tr)
+        jobs = 1;
+    /* Seeds are independent: workers (one per core) each run a share and
+     * report their tally through a pipe. */
+    tally sum = {0};
+    int fds[64][2];
+    pid_t pids[64];
+    if (jobs > 64)
+        jobs = 64;
+    for (int k = 1; k < jobs; k++) {
+        if (pipe(fds[k]) != 0 || (pids[k] = fork()) < 0) {
+            perror("test_raft_sim: pipe/fork");
+            return 2;
         }
-        total_acked += w->n_acked;
-        total_terms += w->n_leader_of;
-        world_free(w);
+        if (pids[k] == 0) {
+            tally t;
+            close(fds[k][0]);
+            run_share(first, seeds, steps, tr, k, jobs, argv[0], &t);
+            ssize_t wr = write(fds[k][1], &t, sizeof(t));
+            _exit(wr == (ssize_t)sizeof(t) ? 0 : 3);
+        }
+        close(fds[k][1]);
     }
-    free(w);
-    fprintf(stderr, "%d seeds x %" PRIu64 " steps: %" PRIu64 " commands acknowledged, %"
-            PRIu64 " terms\n", passed + failed, steps, total_acked, total_terms);
-    printf("test_raft_sim: %d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    run_share(first, seeds, steps, tr, 0, jobs, argv[0], &sum);
+    for (int k = 1; k < jobs; k++) {
+        tally t;
+        int status = 0;
+        ssize_t rd = read(fds[k][0], &t, sizeof(t));
+        close(fds[k][0]);
+        if (waitpid(pids[k], &status, 0) < 0 || rd != (ssize_t)sizeof(t) ||
+            !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            fprintf(stderr, "FAIL worker %d died (its seeds count as one failure)\n", k);
+            sum.failed++;
+            continue;
+        }
+        sum.passed += t.passed;
+        sum.failed += t.failed;
+        sum.acked += t.acked;
+        sum.terms += t.terms;
+    }
+    fprintf(stderr, "%" PRIu64 " seeds x %" PRIu64 " steps (%d workers): %" PRIu64
+            " commands acknowledged, %" PRIu64 " terms\n", seeds, steps, jobs, sum.acked,
+            sum.terms);
+    printf("test_raft_sim: %" PRIu64 " passed, %" PRIu64 " failed\n", sum.passed, sum.failed);
+    return sum.failed ? 1 : 0;
 }

@@ -5,8 +5,3 @@ check_PROGRAMS += tests/unit/test_raft_sim
 tests_unit_test_raft_sim_SOURCES = tests/sim/raft_sim.c
 tests_unit_test_raft_sim_LDADD = libtsmeta.a libtscommon.a $(COMMON_LIBS)
 TESTS += tests/unit/test_raft_sim
-
-check_PROGRAMS += tests/unit/test_raft
-tests_unit_test_raft_SOURCES = tests/unit/test_raft.c tests/unit/tcheck.h
-tests_unit_test_raft_LDADD = libtsmeta.a libtscommon.a $(COMMON_LIBS)
-TESTS += tests/unit/test_raft

@@ -26,3 +26,14 @@ check_PROGRAMS += tests/unit/test_meta_api
 tests_unit_test_meta_api_SOURCES = tests/unit/test_meta_api.c tests/unit/tcheck.h
 tests_unit_test_meta_api_LDADD = $(META_TEST_LDADD)
 TESTS += tests/unit/test_meta_api
+
+# Pure planners of cluster operations (repair, rebalance, drain) and the
+# server state machine.
+check_PROGRAMS += tests/unit/test_repair_plan tests/unit/test_rebalance_plan
+TESTS += tests/unit/test_repair_plan tests/unit/test_rebalance_plan
+tests_unit_test_repair_plan_SOURCES = tests/unit/test_repair_plan.c tests/unit/plan_fixture.h \
+	tests/unit/tcheck.h
+tests_unit_test_repair_plan_LDADD = $(META_TEST_LDADD)
+tests_unit_test_rebalance_plan_SOURCES = tests/unit/test_rebalance_plan.c \
+	tests/unit/plan_fixture.h tests/unit/tcheck.h
+tests_unit_test_rebalance_plan_LDADD = $(META_TEST_LDADD)

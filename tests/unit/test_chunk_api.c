@@ -474,7 +474,11 @@ static void test_bad_requests(void)
     TC_CHECK(is_json_error(body, "ENOENT"));
     const char *del = "DELETE /v1/chunk/00000000000000000000000000000000 HTTP/1.1\r\n"
                       "Host: x\r\nConnection: close\r\n\r\n";
-    TC_CHECK_EQ_U64(raw_http(ports[0], del, strlen(del), resp, cap, &body), 405);
+    TC_CHECK_EQ_U64(raw_http(ports[0], del, strlen(del), resp, cap, &body), 404);
+    TC_CHECK(is_json_error(body, "ENOENT"));
+    const char *patch = "PATCH /v1/chunk/00000000000000000000000000000000 HTTP/1.1\r\n"
+                        "Host: x\r\nConnection: close\r\n\r\n";
+    TC_CHECK_EQ_U64(raw_http(ports[0], patch, strlen(patch), resp, cap, &body), 405);
     TC_CHECK(is_json_error(body, NULL));
     const char *post = "POST /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                        "Content-Length: 0\r\n\r\n";
@@ -712,10 +716,15 @@ static void test_corrupt_block_served_never(void)
     TC_CHECK(is_json_error(body, "ECORRUPT"));
     TC_CHECK(strstr(body, "block 17") != NULL);
     TC_CHECK(strstr(body, big_hex) != NULL);
-    TC_CHECK_EQ_U64(raw_get(ports[0], p, "Range: bytes=0-99\r\n", resp, cap, &body), 206);
-    TC_CHECK(memcmp(body, big, 100) == 0);
+    /* The bad replica is quarantined at once: not even its good blocks are
+     * served again (the client reads another replica). */
+    TC_CHECK_EQ_U64(raw_get(ports[0], p, "Range: bytes=0-99\r\n", resp, cap, &body), 404);
+    TC_CHECK(is_json_error(body, "ENOENT"));
     TC_CHECK_EQ_U64(raw_get(ports[0], "/metrics", NULL, resp, cap, &body), 200);
     TC_CHECK(strstr(body, "tessera_chunk_checksum_errors_total 0") == NULL);
+    TC_CHECK(strstr(body, "tessera_chunk_quarantined_total 1\n") != NULL);
+    snprintf(path, sizeof path, "%s/quarantine/%s.chunk", dirs[0], big_hex);
+    TC_CHECK(access(path, F_OK) == 0);
     free(p);
     free(resp);
 }
