@@ -1,46 +1,87 @@
 /*
  * The forwarder (see forwarder.h): a byte ring between the thread that
- * receives a chunk upload and a thread that sends it on downstream with
+ * receives a chunk upload and a worker that sends it on downstream with
  * ts_http_put_stream.
  *
- * Ring invariants, under mu:
+ * Workers are pooled for the whole process rather than started per upload:
+ * a worker keeps its libcurl handle between transfers, so the connection to
+ * a downstream server is reused (no connect, and no new connection thread
+ * on the downstream server, for each chunk).  For small chunks that setup
+ * cost more than the transfer itself.  The pool grows when every worker is
+ * busy -- a forward never waits for another one to end, as that could
+ * deadlock servers forwarding to each other -- and a worker retires after
+ * WORKER_IDLE_MS without work or once it is WORKER_MAX_AGE_MS old (after
+ * its current transfer).  The age bound keeps every cached connection
+ * younger than the servers' idle-connection timeout (60 s by default), so a
+ * streamed body, which cannot be rewound and resent, is never started on a
+ * connection the server is about to close.
+ *
+ * Ring invariants, under f->mu:
  *   1. 0 <= count <= cap; bytes live at [head, head+count) mod cap.
  *   2. eof and aborted are set once and never cleared; nothing is pushed
- *      after eof.
- *   3. done is set by the forwarder thread after ts_http_put_stream
- *      returned; from then on nothing reads the ring.
+ *      after eof.  eof is set by the push that completes content_length
+ *      bytes, or by finish(complete=1).
+ *   3. done is set by the worker after ts_http_put_stream returned; from
+ *      then on the worker no longer touches f, and nothing reads the ring.
  */
 #include "chunkserver/forwarder.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/http_client.h"
 #include "common/log.h"
 #include "common/util.h"
 
+#define WORKER_IDLE_MS 10000
+#define WORKER_MAX_AGE_MS 30000
+
 struct ts_forwarder {
     char *url;
     uint64_t content_length;
     long timeout_ms;
-    pthread_t thread;
+    ts_forwarder *next;        /* pool queue link, under pool_mu */
 
     pthread_mutex_t mu;
     pthread_cond_t can_read;   /* data, eof or abort arrived */
     pthread_cond_t can_write;  /* space freed, or the transfer ended */
     char *ring;
     size_t cap, head, count;
+    uint64_t pushed;           /* bytes pushed so far */
     int eof;
     int aborted;
     int done;
 
-    /* Written by the thread before done is set; read after the join. */
+    /* Written by the worker before done is set; read after it. */
     int rc;
     ts_error err;
     ts_http_result result;
 };
+
+/* The worker pool: forwards waiting for a worker, and how many workers
+ * wait for one.  A queued forward is always matched by an idle worker
+ * (idle >= queued), else a worker is started for it. */
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cv;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static ts_forwarder *queue_head, *queue_tail;
+static size_t queued, idle;
+
+static void pool_init(void)
+{
+    pthread_condattr_t ca;
+
+    /* Idle timeouts are measured on the monotonic clock, immune to changes
+     * of the wall clock. */
+    if (pthread_condattr_init(&ca) != 0 || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+        pthread_cond_init(&pool_cv, &ca) != 0)
+        ts_die("forwarder: cannot initialize the worker pool's condvar");
+    pthread_condattr_destroy(&ca);
+}
 
 static void assert_ring_state(const ts_forwarder *f)
 {
@@ -49,7 +90,7 @@ static void assert_ring_state(const ts_forwarder *f)
     assert(f->head < f->cap);
 }
 
-/* ts_http_put_stream's read callback, on the forwarder thread. */
+/* ts_http_put_stream's read callback, on the worker. */
 static ssize_t ring_read(void *ctx, char *buf, size_t max)
 {
     ts_forwarder *f = ctx;
@@ -77,9 +118,9 @@ static ssize_t ring_read(void *ctx, char *buf, size_t max)
     return (ssize_t)n;   /* 0 only at eof */
 }
 
-static void *forward_main(void *arg)
+/* One transfer, on a worker. */
+static void forward_run(ts_forwarder *f)
 {
-    ts_forwarder *f = arg;
     ts_error err = { 0 };
     ts_http_result res = { 0 };
 
@@ -92,10 +133,109 @@ static void *forward_main(void *arg)
     f->done = 1;
     pthread_cond_broadcast(&f->can_write);
     pthread_mutex_unlock(&f->mu);
-    /* This thread's curl handle would otherwise live until thread exit; drop
-     * it explicitly, since forwarder threads are short-lived. */
+    /* f belongs to ts_forwarder_finish from here on. */
+}
+
+static struct timespec deadline_in(long ms)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        ts_die("forwarder: clock_gettime: %s", strerror(errno));
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+static void *worker_main(void *arg)
+{
+    int64_t retire_ms = ts_mono_ms() + WORKER_MAX_AGE_MS;
+
+    (void)arg;
+    pthread_mutex_lock(&pool_mu);
+    for (;;) {
+        struct timespec until = deadline_in(WORKER_IDLE_MS);
+        int rc = 0;
+
+        idle++;
+        while (queue_head == NULL && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&pool_cv, &pool_mu, &until);
+        idle--;
+        if (queue_head == NULL)
+            break;      /* idle too long */
+        ts_forwarder *f = queue_head;
+        queue_head = f->next;
+        if (queue_head == NULL)
+            queue_tail = NULL;
+        queued--;
+        pthread_mutex_unlock(&pool_mu);
+        forward_run(f);
+        pthread_mutex_lock(&pool_mu);
+        if (ts_mono_ms() >= retire_ms)
+            break;
+    }
+    pthread_mutex_unlock(&pool_mu);
+    /* Closes this worker's connections now rather than at thread exit. */
     ts_http_client_thread_cleanup();
     return NULL;
+}
+
+/* Queues f for a worker, starting one when none is idle. */
+static int pool_submit(ts_forwarder *f, ts_error *err)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    int rc = 0;
+
+    pthread_once(&pool_once, pool_init);
+    pthread_mutex_lock(&pool_mu);
+    f->next = NULL;
+    if (queue_tail != NULL)
+        queue_tail->next = f;
+    else
+        queue_head = f;
+    queue_tail = f;
+    queued++;
+    if (idle >= queued) {
+        pthread_cond_signal(&pool_cv);
+        goto unlock;
+    }
+    if ((rc = pthread_attr_init(&attr)) == 0) {
+        if ((rc = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED)) == 0)
+            rc = pthread_create(&t, &attr, worker_main, NULL);
+        pthread_attr_destroy(&attr);
+    }
+    if (rc != 0) {
+        /* Take f back out: it is still the last one queued, as nobody can
+         * have dequeued it (no idle worker was there to do so). */
+        ts_forwarder **pp = &queue_head, *prev = NULL;
+        while (*pp != f) {
+            prev = *pp;
+            pp = &(*pp)->next;
+        }
+        *pp = NULL;
+        queue_tail = prev;
+        queued--;
+        rc = ts_fail(err, TS_EIO, "forward to %s: cannot start a worker thread: %s", f->url,
+                     strerror(rc));
+    }
+unlock:
+    pthread_mutex_unlock(&pool_mu);
+    return rc;
+}
+
+static void forwarder_free(ts_forwarder *f)
+{
+    pthread_cond_destroy(&f->can_write);
+    pthread_cond_destroy(&f->can_read);
+    pthread_mutex_destroy(&f->mu);
+    free(f->ring);
+    free(f->url);
+    free(f);
 }
 
 int ts_forwarder_start(const char *url, uint64_t content_length, size_t ring_bytes,
@@ -107,27 +247,23 @@ int ts_forwarder_start(const char *url, uint64_t content_length, size_t ring_byt
     f->url = ts_strdup(url);
     f->content_length = content_length;
     f->timeout_ms = timeout_ms;
+    /* A ring larger than the whole body is never used: small chunks get a
+     * small buffer instead of ring_bytes (megabytes) per upload. */
     f->cap = ring_bytes > 0 ? ring_bytes : 1;
+    if (content_length < f->cap)
+        f->cap = content_length > 0 ? (size_t)content_length : 1;
     f->ring = ts_malloc(f->cap);
+    f->eof = content_length == 0;
     if (pthread_mutex_init(&f->mu, NULL) != 0 || pthread_cond_init(&f->can_read, NULL) != 0 ||
         pthread_cond_init(&f->can_write, NULL) != 0)
         ts_die("forwarder: cannot initialize mutex/condvar");
-    rc = pthread_create(&f->thread, NULL, forward_main, f);
+    rc = pool_submit(f, err);
     if (rc != 0) {
-        rc = ts_fail(err, TS_EIO, "forward to %s: cannot start thread: %s", url, strerror(rc));
-        goto free_forwarder;
+        forwarder_free(f);
+        return rc;
     }
     *out = f;
     return 0;
-
-free_forwarder:
-    pthread_cond_destroy(&f->can_write);
-    pthread_cond_destroy(&f->can_read);
-    pthread_mutex_destroy(&f->mu);
-    free(f->ring);
-    free(f->url);
-    free(f);
-    return rc;
 }
 
 int ts_forwarder_push(ts_forwarder *f, const void *buf, size_t len)
@@ -135,7 +271,7 @@ int ts_forwarder_push(ts_forwarder *f, const void *buf, size_t len)
     const char *p = buf;
 
     pthread_mutex_lock(&f->mu);
-    assert(!f->eof);
+    assert(!f->eof || len == 0);
     while (len > 0) {
         while (f->count == f->cap && !f->done)
             pthread_cond_wait(&f->can_write, &f->mu);
@@ -148,8 +284,16 @@ int ts_forwarder_push(ts_forwarder *f, const void *buf, size_t len)
         run = TS_MIN(run, f->cap - tail);
         memcpy(f->ring + tail, p, run);
         f->count += run;
+        f->pushed += run;
         p += run;
         len -= run;
+        pthread_cond_signal(&f->can_read);
+    }
+    /* The whole body is in: downstream can finish (and seal) without
+     * waiting for finish, which the caller may call only after sealing
+     * its own copy. */
+    if (f->pushed >= f->content_length && !f->eof) {
+        f->eof = 1;
         pthread_cond_signal(&f->can_read);
     }
     int rc = f->done ? TS_EUNAVAIL : 0;
@@ -172,13 +316,11 @@ int ts_forwarder_finish(ts_forwarder *f, int complete, ts_forward_result *out, t
     if (complete)
         f->eof = 1;
     else
-        f->aborted = 1;
+        f->aborted = 1;     /* bytes still in the ring never leave */
     pthread_cond_broadcast(&f->can_read);
+    while (!f->done)
+        pthread_cond_wait(&f->can_write, &f->mu);
     pthread_mutex_unlock(&f->mu);
-
-    rc = pthread_join(f->thread, NULL);
-    if (rc != 0)
-        ts_die("forwarder: pthread_join: %s", strerror(rc));
 
     /* Whatever the transfer ended with, also after an abort (downstream may
      * have answered on its own before the abort was noticed). */
@@ -196,11 +338,6 @@ int ts_forwarder_finish(ts_forwarder *f, int complete, ts_forward_result *out, t
         }
         ts_http_result_free(&f->result);
     }
-    pthread_cond_destroy(&f->can_write);
-    pthread_cond_destroy(&f->can_read);
-    pthread_mutex_destroy(&f->mu);
-    free(f->ring);
-    free(f->url);
-    free(f);
+    forwarder_free(f);
     return rc;
 }

@@ -172,7 +172,8 @@ int ts_rebalance_plan_make(const ts_plan_server *servers, size_t nservers,
     }
     for (size_t i = 0; i < nkm; i++)
         km[i].key = fullness(&out->servers[km[i].m.from]);
-    qsort(km, nkm, sizeof *km, keyed_move_cmp);
+    if (nkm > 0)   /* km is NULL when nothing moves */
+        qsort(km, nkm, sizeof *km, keyed_move_cmp);
     out->nmoves_total = nkm;
     out->nmoves = max_moves > 0 && max_moves < nkm ? max_moves : nkm;
     out->moves = calloc(out->nmoves + 1, sizeof *out->moves);

@@ -213,6 +213,16 @@ static int open_segment(wal *w, uint64_t first, int create, ts_error *err)
     return 0;
 }
 
+static int unlink_segment(wal *w, uint64_t first, ts_error *err)
+{
+    char *path = segment_path(w->dir, first);
+    int rc = 0;
+    if (unlink(path) != 0 && errno != ENOENT)
+        rc = ts_fail(err, TS_EIO, "wal %s: unlink: %s", path, strerror(errno));
+    free(path);
+    return rc;
+}
+
 /* Removes segments whose first index is below `below`. */
 static int delete_segments_below(wal *w, uint64_t below, ts_error *err)
 {
@@ -225,12 +235,8 @@ static int delete_segments_below(wal *w, uint64_t below, ts_error *err)
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (firsts[i] >= below)
             continue;
-        char *path = segment_path(w->dir, firsts[i]);
-        if (unlink(path) != 0 && errno != ENOENT)
-            rc = ts_fail(err, TS_EIO, "wal %s: unlink: %s", path, strerror(errno));
-        else
-            removed = 1;
-        free(path);
+        rc = unlink_segment(w, firsts[i], err);
+        removed = 1;
     }
     free(firsts);
     if (rc == 0 && removed)
@@ -441,14 +447,9 @@ int wal_truncate(wal *w, uint64_t from, ts_error *err)
                      w->dir, from);
         goto free_firsts;
     }
-    for (size_t i = k; i < n; i++) {
-        char *path = segment_path(w->dir, firsts[i]);
-        if (unlink(path) != 0 && errno != ENOENT)
-            rc = ts_fail(err, TS_EIO, "wal %s: unlink: %s", path, strerror(errno));
-        free(path);
-        if (rc)
+    for (size_t i = k; i < n; i++)
+        if ((rc = unlink_segment(w, firsts[i], err)) != 0)
             goto free_firsts;
-    }
     uint64_t seg = firsts[k - 1];
     char *path = segment_path(w->dir, seg);
     off_t off = 0;
@@ -502,20 +503,17 @@ int wal_compact(wal *w, uint64_t upto, ts_error *err)
     size_t n = 0;
     pthread_mutex_lock(&w->mu);
     int rc = list_segments(w->dir, &firsts, &n, err);
-    int removed = 0;
-    /* Segment i holds [firsts[i], firsts[i+1]); the current one stays. */
-    for (size_t i = 0; rc == 0 && i + 1 < n && firsts[i + 1] <= upto + 1; i++) {
-        if (firsts[i] == w->seg_first)
+    /* Segment i holds [firsts[i], firsts[i+1]): keep from the one holding
+     * upto + 1 (and always the current one). */
+    uint64_t keep = w->seg_first;
+    for (size_t i = 0; rc == 0 && i + 1 < n; i++) {
+        if (firsts[i + 1] > upto + 1) {
+            keep = TS_MIN(keep, firsts[i]);
             break;
-        char *path = segment_path(w->dir, firsts[i]);
-        if (unlink(path) != 0 && errno != ENOENT)
-            rc = ts_fail(err, TS_EIO, "wal %s: unlink: %s", path, strerror(errno));
-        else
-            removed = 1;
-        free(path);
+        }
     }
-    if (rc == 0 && removed)
-        rc = ts_fsync_dir(w->dir, err);
+    if (rc == 0)
+        rc = delete_segments_below(w, keep, err);
     free(firsts);
     pthread_mutex_unlock(&w->mu);
     return rc;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Quickstart: install what is needed, build, start a local cluster (1 metadata
-# server, 3 chunkservers on loopback, data under ./tessera-local), put a file
-# in, read it back, and print the cluster status.
+# Quickstart: install what is needed, build, start a local cluster (metadata
+# service and 3 chunkservers on loopback, data under ./tessera-local), mount
+# it at ./tessera-local/mnt, use it with ordinary tools and the CLI, and print
+# the cluster status.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -22,6 +23,16 @@ tessera ls -l /demo
 echo "== tessera get =="
 tessera get /demo/sample.bin "$sample.back"
 cmp "$sample" "$sample.back" && echo "read back: identical ($(stat -c %s "$sample.back") bytes)"
+mnt="$top/tessera-local/mnt"
+echo "== the same file through the mount at $mnt =="
+ls -l "$mnt/demo"
+sha256sum "$sample" "$mnt/demo/sample.bin"
+echo "== ordinary tools on the mount =="
+mkdir -p "$mnt/demo/notes"
+echo "hello from $(hostname)" >"$mnt/demo/notes/hello.txt"
+cp -a "$top/README.md" "$mnt/demo/notes/"
+ls -l "$mnt/demo/notes"
+cat "$mnt/demo/notes/hello.txt"
 echo "== chunks of /demo/sample.bin =="
 tessera admin chunks /demo/sample.bin
 echo "== cluster status =="
@@ -31,6 +42,7 @@ cat <<TXT
 The cluster keeps running. Use it with:
   export PATH="$top/build:\$PATH" TESSERA_CONF="$top/tessera-local/client.conf"
   tessera ls /
-Stop it with:
+  ls $mnt
+Stop it (unmounts first) with:
   tessera local down --dir "$top/tessera-local"
 TXT

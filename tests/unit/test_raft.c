@@ -116,6 +116,17 @@ static void fx_init(fx *f, int n)
     }
 }
 
+static void fx_deliver(fx *f);
+
+/* A group of n with server 1 elected (term 2, commit 2). */
+static void fx_elected(fx *f, int n)
+{
+    fx_init(f, n);
+    raft_campaign(f->r[1]);
+    fx_ready(f, 1);
+    fx_deliver(f);
+}
+
 static void fx_free(fx *f)
 {
     for (int id = 1; id <= FX_MAX; id++) {
@@ -235,10 +246,7 @@ static void test_election_by_timeout(void)
 static void test_prevote_keeps_terms(void)
 {
     fx f;
-    fx_init(&f, 3);
-    raft_campaign(f.r[1]);
-    fx_ready(&f, 1);
-    fx_deliver(&f);
+    fx_elected(&f, 3);
     fx_isolate(&f, 3, 1);
     /* An isolated follower keeps trying: pre-votes never raise its term. */
     for (int t = 0; t < 100; t++) {
@@ -263,10 +271,7 @@ static void test_prevote_keeps_terms(void)
 static void test_replication_and_batching(void)
 {
     fx f;
-    fx_init(&f, 3);
-    raft_campaign(f.r[1]);
-    fx_ready(&f, 1);
-    fx_deliver(&f);
+    fx_elected(&f, 3);
     /* Ten proposals before anything is delivered: they share one ready
      * (one persist) and one append per follower. */
     uint64_t idx, term;
@@ -300,10 +305,7 @@ static void test_replication_and_batching(void)
 static void test_conflicting_suffix_truncated(void)
 {
     fx f;
-    fx_init(&f, 3);
-    raft_campaign(f.r[1]);
-    fx_ready(&f, 1);
-    fx_deliver(&f);
+    fx_elected(&f, 3);
     /* Leader 1 appends two entries nobody else sees. */
     fx_isolate(&f, 1, 1);
     fx_propose(&f, 1, "lost-a");
@@ -394,10 +396,7 @@ static void test_no_commit_of_old_term_by_count(void)
 static void test_snapshot_in_pieces(void)
 {
     fx f;
-    fx_init(&f, 3);
-    raft_campaign(f.r[1]);
-    fx_ready(&f, 1);
-    fx_deliver(&f);
+    fx_elected(&f, 3);
     fx_isolate(&f, 3, 1);
     for (int i = 0; i < 20; i++)
         fx_propose(&f, 1, "entry");
@@ -487,10 +486,7 @@ static void test_snapshot_pieces_count(void)
 static void test_membership_learner_promotion_and_removal(void)
 {
     fx f;
-    fx_init(&f, 3);
-    raft_campaign(f.r[1]);
-    fx_ready(&f, 1);
-    fx_deliver(&f);
+    fx_elected(&f, 3);
     raft_config cfg = fx_cfg(4);
     raft_restore rs = {0};
     TC_CHECK(raft_new(&cfg, &rs, &f.r[4]) == 0);
@@ -540,10 +536,7 @@ static void test_membership_learner_promotion_and_removal(void)
 static void test_leader_removes_itself(void)
 {
     fx f;
-    fx_init(&f, 3);
-    raft_campaign(f.r[1]);
-    fx_ready(&f, 1);
-    fx_deliver(&f);
+    fx_elected(&f, 3);
     uint64_t idx;
     TC_CHECK(raft_propose_conf(f.r[1], RAFT_CONF_REMOVE, 1, NULL, &idx) == 0);
     fx_ready(&f, 1);
@@ -558,10 +551,7 @@ static void test_leader_removes_itself(void)
 static void test_transfer(void)
 {
     fx f;
-    fx_init(&f, 3);
-    raft_campaign(f.r[1]);
-    fx_ready(&f, 1);
-    fx_deliver(&f);
+    fx_elected(&f, 3);
     TC_CHECK(raft_transfer(f.r[1], 1) == TS_EINVAL);
     TC_CHECK(raft_transfer(f.r[1], 9) == TS_ENOENT);
     TC_CHECK(raft_transfer(f.r[2], 3) == TS_ENOTLEADER);

@@ -22,26 +22,14 @@
 #include "metadata/store.h"
 #include "metadata/wal.h"
 #include "tests/unit/tcheck.h"
+#include "tests/unit/tdir.h"
 
 static char *fresh_dir(const char *name)
 {
-    char *d = ts_sprintf("/tmp/tessera-test-wal-%d-%s", (int)getpid(), name);
-    char *rm = ts_sprintf("rm -rf '%s'", d);
-    if (system(rm) != 0)
-        fprintf(stderr, "  cleanup of %s failed\n", d);
-    free(rm);
+    char *d = tdir_fresh("wal", name);
     if (mkdir(d, 0755) != 0)
         fprintf(stderr, "  mkdir %s: %s\n", d, strerror(errno));
     return d;
-}
-
-static void remove_dir(char *d)
-{
-    char *rm = ts_sprintf("rm -rf '%s'", d);
-    if (system(rm) != 0)
-        fprintf(stderr, "  cleanup of %s failed\n", d);
-    free(rm);
-    free(d);
 }
 
 struct collected {
@@ -107,7 +95,7 @@ static void test_append_replay(void)
     TC_CHECK(wal_open(dir, 60, 1, collect, &c, &w, &e) == 0);
     TC_CHECK(c.n == 41 && c.first == 61 && c.last == 101);
     wal_close(w);
-    remove_dir(dir);
+    tdir_remove(dir);
 }
 
 static off_t file_size(const char *path)
@@ -162,7 +150,7 @@ static void test_torn_tail(void)
     TC_CHECK(c.n == 9);
     wal_close(w);
     free(seg);
-    remove_dir(dir);
+    tdir_remove(dir);
 }
 
 static void test_corrupt_middle(void)
@@ -195,7 +183,7 @@ static void test_corrupt_middle(void)
     TC_CHECK(wal_open(dir, 0, 1, collect, &c, &w, &e) == TS_ECORRUPT);
     TC_CHECK(strstr(e.msg, "offset 48") != NULL);
     free(seg);
-    remove_dir(dir);
+    tdir_remove(dir);
 }
 
 /* ---- store: snapshot + replay vs straight replay ---- */
@@ -287,7 +275,7 @@ static void test_snapshot_equals_replay(void)
                      .clock_ns = fake_clock };
     TC_CHECK(store_open(&o, &st, &e) == 0);
     if (!st) {
-        remove_dir(dir);
+        tdir_remove(dir);
         return;
     }
     /* The straight-replay reference: the same root time, then every logged
@@ -344,7 +332,7 @@ static void test_snapshot_equals_replay(void)
     ts_buf_free(&want);
     ts_buf_free(&again);
     ns_free(ref);
-    remove_dir(dir);
+    tdir_remove(dir);
 }
 
 /* ---- group commit ---- */
@@ -380,7 +368,7 @@ static void test_group_commit(void)
     store_opts o = { .data_dir = dir, .wal_fsync = 1 };
     TC_CHECK(store_open(&o, &st, &e) == 0);
     if (!st) {
-        remove_dir(dir);
+        tdir_remove(dir);
         return;
     }
     pthread_t th[16];
@@ -410,7 +398,7 @@ static void test_group_commit(void)
         TC_CHECK(ns.files == 800);
         store_close(st);
     }
-    remove_dir(dir);
+    tdir_remove(dir);
 }
 
 static void test_bad_dirs(void)
@@ -441,7 +429,7 @@ static void test_bad_dirs(void)
     free(snap);
     free(file);
     free(under);
-    remove_dir(dir);
+    tdir_remove(dir);
 }
 
 int main(void)

@@ -1,0 +1,87 @@
+/*
+ * A running Raft server: the consensus core (raft.h) driven by one thread
+ * with a clock, durable state (raft_storage.h) and a pluggable transport and
+ * state machine.  This is the layer tessera-meta puts between its request
+ * handlers and the core.
+ *
+ * The driver thread loops: take everything queued (incoming messages,
+ * proposals, read requests), hand it to the core, tick when a tick is due,
+ * then process the ready -- persist (one fsync for all entries), send,
+ * apply, wake the waiters.  Proposals that arrive while a round is being
+ * persisted are batched into the next round: many concurrent clients share
+ * one fsync and one append per follower (group commit).
+ *
+ * Callers block in raft_node_propose (until their entry is applied, with
+ * the state machine's result) or raft_node_read_barrier (until a ReadIndex
+ * round confirmed leadership and the state machine caught up with it).  On
+ * a follower both fail at once with TS_ENOTLEADER and the leader's address
+ * (when known) for the redirect.
+ *
+ * Snapshots: not taken by this layer yet (the log grows; see README
+ * "Metadata high availability" for the state of the integration).
+ */
+#ifndef TS_META_RAFT_NODE_H
+#define TS_META_RAFT_NODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "common/ts_error.h"
+#include "metadata/raft/raft.h"
+
+typedef struct raft_node raft_node;
+
+typedef struct raft_node_ops {
+    /* Delivers an encoded message to server `to` at addr; must not block
+     * for long (queue it).  Loss is fine. */
+    void (*send)(void *arg, uint64_t to, const char *addr, const void *buf, size_t len);
+    /* Applies a committed entry (NORMAL entries; CONF and NOOP entries are
+     * passed too, for the index).  `result` is the waiter's result buffer
+     * (result_size bytes given to raft_node_propose, copied out to the
+     * caller; NULL when nobody on this server waits for the entry).
+     * Returns the command's status, handed to the waiter. */
+    int (*apply)(void *arg, const raft_entry *e, void *result);
+    void *arg;
+} raft_node_ops;
+
+typedef struct raft_node_opts {
+    const char *dir;            /* data directory (raft-state, raft-snap, wal-*) */
+    uint64_t id;
+    const raft_conf *bootstrap; /* initial group, for a brand-new directory; NULL = join */
+    int tick_ms;                /* default 50 */
+    uint32_t election_ticks;    /* default 10 (randomized up to twice that) */
+    uint32_t heartbeat_ticks;   /* default 2 */
+    int fsync;                  /* 0 only for benchmarks: UNSAFE */
+    uint64_t seed;              /* 0 = random */
+    raft_node_ops ops;
+} raft_node_opts;
+
+/* Recovers the state in dir and starts the driver thread.  TS_EIO,
+ * TS_ECORRUPT (storage), TS_EINVAL (options). */
+int raft_node_start(const raft_node_opts *o, raft_node **out, ts_error *err);
+/* Stops the thread; waiters get TS_EUNAVAIL.  NULL is fine. */
+void raft_node_stop(raft_node *n);
+
+/* Queues a message received from the network (copied).  TS_EPROTO if it
+ * does not decode. */
+int raft_node_receive(raft_node *n, const void *buf, size_t len);
+
+/* Proposes data and waits until it is applied here.  0 or the apply
+ * callback's status; TS_ENOTLEADER (leader_addr filled when known, size
+ * RAFT_ADDR_MAX), TS_ETIMEDOUT, TS_EBUSY, TS_EUNAVAIL (stopping).  A
+ * proposal that timed out may still be applied later: callers that retry
+ * need idempotent commands (client request ids). */
+int raft_node_propose(raft_node *n, const void *data, size_t len, void *result,
+                      size_t result_size, int timeout_ms, char *leader_addr, ts_error *err);
+/* Waits until reads here are linearizable (ReadIndex).  0, TS_ENOTLEADER,
+ * TS_ETIMEDOUT, TS_EUNAVAIL. */
+int raft_node_read_barrier(raft_node *n, int timeout_ms, char *leader_addr, ts_error *err);
+/* Membership and leadership changes (raft_propose_conf / raft_transfer),
+ * waiting for the change to be applied (conf) or started (transfer). */
+int raft_node_change(raft_node *n, int op, uint64_t id, const char *addr, int timeout_ms,
+                     char *leader_addr, ts_error *err);
+int raft_node_transfer(raft_node *n, uint64_t id, char *leader_addr, ts_error *err);
+
+/* A consistent copy of the core's status (taken by the driver thread). */
+void raft_node_status(raft_node *n, raft_status *st);
+
+#endif
