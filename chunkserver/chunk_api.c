@@ -12,8 +12,9 @@
  *   data* ── push piece to forwarder (blocks when downstream is slower),
  *     │      append it locally; any failure answers at once and aborts both
  *     │
- *   end ──── finish forwarder (wait for downstream's 201), commit locally,
- *     │      answer 201 with the replica list; downstream failure -> 502
+ *   end ──── commit locally (downstream seals at the same time), finish
+ *     │      forwarder (wait for downstream's 201), answer 201 with the
+ *     │      replica list; downstream failure -> delete our copy, 502
  *     │
  *   release ─ always: abort whatever is still open (client went away midway,
  *             or an error was answered) so nothing partial is ever sealed.
@@ -332,11 +333,27 @@ static void put_end(void *ctx, const ts_http_request *req, ts_http_response *res
     json_t *replicas = json_array();
     ts_chunk_info info;
     char sha_hex[2 * TS_SHA256_LEN + 1];
-    int ok = 0;
+    int ok = 0, sealed = 0;
     int rc;
 
     if (json_array_append_new(replicas, json_string(api->server_id)) != 0)
         ts_die("out of memory building replica list");
+
+    /* Seal our copy first: the whole body is pushed downstream already, so
+     * the servers of the chain fsync at the same time instead of one after
+     * the other.  Should downstream then fail, our sealed copy is deleted
+     * again below; it was never committed to metadata, so at worst (a crash
+     * in between) it is an orphan for GC. */
+    rc = ts_chunk_writer_commit(c->writer, &info, &err);
+    c->writer = NULL;
+    if (rc != 0) {
+        TS_WARN("chunk %s: commit failed: %s%s", c->hex, err.msg,
+                c->fwd ? " (downstream replicas may become orphans for GC)" : "");
+        ts_http_respond_ts_error(resp, &err);
+        goto free_result;
+    }
+    sealed = 1;
+    ts_hex_encode(info.sha256, TS_SHA256_LEN, sha_hex);
 
     if (c->fwd != NULL) {
         rc = ts_forwarder_finish(c->fwd, 1, &res, &err);
@@ -379,24 +396,11 @@ static void put_end(void *ctx, const ts_http_request *req, ts_http_response *res
         }
     }
 
-    rc = ts_chunk_writer_commit(c->writer, &info, &err);
-    c->writer = NULL;
-    if (rc != 0) {
-        TS_WARN("chunk %s: commit failed: %s%s", c->hex, err.msg,
-                down ? " (downstream replicas are now orphans for GC)" : "");
-        ts_http_respond_ts_error(resp, &err);
-        goto free_result;
-    }
-    ts_hex_encode(info.sha256, TS_SHA256_LEN, sha_hex);
     if (down != NULL) {
         const char *dsha = json_string_value(json_object_get(down, "sha256"));
         if (dsha == NULL || strcmp(dsha, sha_hex) != 0) {
             /* Same bytes went both ways; a different digest means one side
              * stored something else.  Do not claim success. */
-            ts_error derr = { 0 };
-            if (ts_chunk_store_delete(api->store, &c->id, &derr) != 0)
-                TS_ERROR("chunk %s: cannot drop local copy after digest mismatch: %s", c->hex,
-                         derr.msg);
             ts_http_respond_error(resp, TS_EUNAVAIL,
                                   "replica %s (chain position %d): sha256 %s differs from ours %s",
                                   c->next, c->next_pos, dsha ? dsha : "(none)", sha_hex);
@@ -419,6 +423,12 @@ static void put_end(void *ctx, const ts_http_request *req, ts_http_response *res
     ok = 1;
 
 free_result:
+    if (!ok && sealed) {
+        ts_error derr = { 0 };
+        if (ts_chunk_store_delete(api->store, &c->id, &derr) != 0)
+            TS_ERROR("chunk %s: cannot drop the local copy after the chain failed: %s", c->hex,
+                     derr.msg);
+    }
     if (!ok)
         put_drop(c);
     json_decref(down);

@@ -7,7 +7,8 @@
  * source overlaps the network transfer.  Buffers live in a ring of
  * `in_flight` slots used in chunk order: chunk k uses slot k % in_flight,
  * which bounds memory to in_flight * chunk_size and makes results come back
- * in file order for free.
+ * in file order for free.  A flush with nothing else in flight (a small
+ * file at close) uploads its last chunk on the calling thread instead.
  *
  * Slot states (under w->mu):
  *
@@ -320,7 +321,8 @@ typedef struct slot {
     tess_task task;
     struct tess_writer *w;
     enum slot_state state;
-    char *buf;                  /* chunk_size bytes, allocated on first use */
+    char *buf;                  /* cap bytes, grown up to chunk_size as filled */
+    size_t cap;
     size_t len;
     uint64_t file_offset;
     int rc;                     /* result of the upload (DONE) */
@@ -430,6 +432,39 @@ static void submit_slot(tess_writer *w, slot *s)
     tess_pool_submit(w->c, &s->task);
 }
 
+/* Uploads s on the calling thread; the caller then harvests it as usual.
+ * Used when the caller would only wait for the pool anyway: no hand-off
+ * between threads, and concurrent writers of small files are not queued
+ * behind the few pool workers but upload in parallel on their own threads
+ * (each with its own kept-alive connections). */
+static void upload_inline(tess_writer *w, slot *s)
+{
+    s->state = SLOT_UPLOADING;
+    w->submitted++;
+    upload_task(s);
+}
+
+/* Makes room for n more bytes in s.  The buffer starts small and doubles,
+ * so that a small file costs a small allocation rather than chunk_size
+ * (64 MiB by default); past SLOT_JUMP it becomes chunk_size at once, which
+ * bounds what reallocation copies (an allocation that large is mapped
+ * lazily, so its untouched pages cost nothing). */
+#define SLOT_START (64u * 1024)
+#define SLOT_JUMP (1u << 20)
+static void slot_reserve(tess_writer *w, slot *s, size_t n)
+{
+    size_t need = s->len + n, cap = s->cap;
+
+    if (need <= cap)
+        return;
+    if (cap == 0)
+        cap = TS_MIN(w->chunk_size, (size_t)SLOT_START);
+    while (cap < need)
+        cap = cap >= SLOT_JUMP || cap > w->chunk_size / 2 ? w->chunk_size : 2 * cap;
+    s->buf = ts_realloc(s->buf, cap);
+    s->cap = cap;
+}
+
 int tess_writer_open(tess_client *c, uint64_t ino, uint64_t start_offset,
                      const tess_writer_opts *opts, tess_writer **out, ts_error *err)
 {
@@ -492,13 +527,12 @@ int tess_writer_write(tess_writer *w, const void *buf, size_t len, ts_error *err
                 harvest_oldest(w);
             if (w->failed)
                 return failed_result(w, err);
-            if (!s->buf)
-                s->buf = ts_malloc(w->chunk_size);
             s->state = SLOT_FILLING;
             s->len = 0;
             s->file_offset = w->pos;
         }
         size_t n = TS_MIN(len, w->chunk_size - s->len);
+        slot_reserve(w, s, n);
         memcpy(s->buf + s->len, p, n);
         s->len += n;
         w->pos += n;
@@ -519,10 +553,12 @@ int tess_writer_flush(tess_writer *w, ts_attr *attr, ts_error *err)
     if (w->failed)
         return failed_result(w, err);
     if (s->state == SLOT_FILLING) {
-        if (s->len > 0)
-            submit_slot(w, s);
-        else
+        if (s->len == 0)
             s->state = SLOT_FREE;
+        else if (w->submitted == w->harvested)
+            upload_inline(w, s);    /* nothing else in flight: a small file */
+        else
+            submit_slot(w, s);
     }
     harvest_all(w);
     if (w->failed)

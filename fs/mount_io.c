@@ -189,6 +189,40 @@ static int fetch_layout(mnt_io *io, mnt_file *f, ts_error *err)
     return 0;
 }
 
+/* Refreshes only the attributes (caller holds the write lock): what an
+ * open that cannot read needs (the size for O_APPEND, the version for the
+ * kernel's cache), without the extent list, which grows with every commit
+ * (an append-only log opened for each record would fetch it all each time).
+ * A layout we hold stays when the version shows nothing changed; otherwise
+ * it is dropped and fetched at the next read. */
+static int fetch_attr(mnt_io *io, mnt_file *f, ts_error *err)
+{
+    ts_attr a;
+    int rc = tess_getattr(io->c, f->ino, &a, err);
+
+    if (rc == TS_ENOENT && f->layout) {
+        pthread_mutex_lock(&f->st_mu);
+        f->orphan = 1;
+        pthread_mutex_unlock(&f->st_mu);
+        return 0;
+    }
+    if (rc != 0)
+        return rc;
+    if (f->layout && f->layout->attr.version != a.version) {
+        tess_layout_free(f->layout);
+        f->layout = NULL;
+    }
+    pthread_mutex_lock(&f->st_mu);
+    if (a.version != f->attr.version)
+        f->gen++;
+    f->attr = a;
+    if (!f->dirty)
+        f->size = a.size;
+    pthread_mutex_unlock(&f->st_mu);
+    mnt_inode_note_attr(io->t, &a, 0);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- open */
 
 int mnt_io_open(mnt_io *io, const ts_attr *a, int flags, int known, mnt_handle **out,
@@ -220,7 +254,10 @@ int mnt_io_open(mnt_io *io, const ts_attr *a, int flags, int known, mnt_handle *
     } else if (!f->dirty) {
         /* Close-to-open: what another client committed before this open
          * must be visible now. */
-        rc = fetch_layout(io, f, err);
+        if ((flags & O_ACCMODE) == O_WRONLY)
+            rc = fetch_attr(io, f, err);
+        else
+            rc = fetch_layout(io, f, err);
     }
     pthread_mutex_lock(&f->st_mu);
     *attr = f->attr;

@@ -54,7 +54,8 @@ typedef struct mnt_handle mnt_handle;
 /* Opens inode a->ino (its entry pinned by this call) with the open(2)
  * flags.  known: a is fresh from a create just now (no layout fetch).
  * Otherwise the layout is fetched unless uncommitted writes of this mount
- * make ours newer (close-to-open).  *attr gets the attributes to use;
+ * make ours newer (close-to-open); a write-only open fetches just the
+ * attributes, and the layout waits for the first read that needs it.  *attr gets the attributes to use;
  * *changed is set when they differ from what the kernel was last given
  * (its cached attributes and pages are stale).  *out is fi->fh. */
 int mnt_io_open(mnt_io *io, const ts_attr *a, int flags, int known, mnt_handle **out,

@@ -28,6 +28,18 @@ static void reset_caps(mnt_ctx *m, uint64_t ino)
     pthread_mutex_unlock(&m->itable.mu);
 }
 
+/* A file this mount just created has no xattrs at all: the kernel's
+ * security.capability query before the first write needs no round trip. */
+static void note_no_caps(mnt_ctx *m, uint64_t ino)
+{
+    pthread_mutex_lock(&m->itable.mu);
+    mnt_inode *in = NULL;
+    HASH_FIND(hh, m->itable.map, &ino, sizeof(ino), in);
+    if (in)
+        in->nocaps_until_ms = INT64_MAX;
+    pthread_mutex_unlock(&m->itable.mu);
+}
+
 /* Opens the handle and fills fi; on error nothing is left open. */
 static int open_handle(mnt_ctx *m, const ts_attr *a, struct fuse_file_info *fi, int known,
                        int *changed, ts_error *e)
@@ -67,6 +79,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         mnt_reply_err(req, "create", rc, &e);
         return;
     }
+    if (created)
+        note_no_caps(m, a.ino);
     mnt_fill_entry(m, &a, &ent);
     mnt_inode_ref(&m->itable, &a);
     if (fuse_reply_create(req, &ent, fi) != 0) {

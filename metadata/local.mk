@@ -15,10 +15,15 @@ libtsmeta_a_SOURCES = \
 	metadata/store.c metadata/store.h \
 	metadata/cluster.c metadata/cluster.h
 # raft/raft.h: the I/O-free consensus core (+ its wire codec);
-# raft/raft_storage.h: its durable state (hard state, log on wal.c, snapshot meta).
+# raft/raft_storage.h: its durable state (hard state, log on wal.c, snapshot meta);
+# raft/raft_node.h: the driver thread (clock, storage, transport, waiters);
+# raft/raft_transport.h: messages between servers over HTTP.
 libtsmeta_a_SOURCES += \
-	metadata/raft/raft.c metadata/raft/raft.h metadata/raft/raft_codec.c \
-	metadata/raft/raft_storage.c metadata/raft/raft_storage.h
+	metadata/raft/raft.c metadata/raft/raft.h metadata/raft/raft_int.h \
+	metadata/raft/raft_inspect.c metadata/raft/raft_codec.c \
+	metadata/raft/raft_storage.c metadata/raft/raft_storage.h \
+	metadata/raft/raft_node.c metadata/raft/raft_node.h \
+	metadata/raft/raft_transport.c metadata/raft/raft_transport.h
 libtsmeta_a_SOURCES += \
 	metadata/meta_api.c metadata/meta_api.h metadata/meta_api_int.h \
 	metadata/meta_cluster_api.c

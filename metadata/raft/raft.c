@@ -31,7 +31,8 @@
  *                               |<-------- ents[0 .. n) ------------------------>|
  *                                                              unstable ^ (to persist)
  *
- * Invariants (checked by raft_check_invariants after every step in tests):
+ * Invariants (checked by raft_check_invariants, raft_inspect.c, after every
+ * step in tests):
  *   I1  applied <= commit <= last
  *   I2  first - 1 <= snap.index <= applied
  *   I3  unstable <= stable + 1, first <= unstable, stable <= last
@@ -47,7 +48,7 @@
  * messages (each with its own copy of the entries it carries) and the
  * incoming snapshot piece.  The caller owns what it passes in.
  */
-#include "metadata/raft/raft.h"
+#include "metadata/raft/raft_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -55,74 +56,6 @@
 #include "common/codec.h"
 #include "common/ts_error.h"
 #include "common/util.h"
-
-#define RAFT_MAX_INFLIGHT 64
-
-enum pr_state { PR_PROBE = 0, PR_REPLICATE = 1, PR_SNAPSHOT = 2 };
-
-/* What the leader knows of one member's log (slot i of prs matches conf.m[i]). */
-typedef struct progress {
-    uint64_t id;
-    uint64_t match, next;
-    uint8_t state;
-    int probe_sent;             /* PROBE: one append out, wait for its answer */
-    uint64_t inflight[RAFT_MAX_INFLIGHT];  /* REPLICATE: last index of each append out */
-    uint32_t in_start, in_count;
-    int active;                 /* heard from during this check-quorum period */
-    uint64_t acked_seq;         /* highest read round it acknowledged */
-    uint64_t snap_index, snap_offset;      /* SNAPSHOT: transfer position */
-    int snap_waiting;           /* a piece is out, waiting for its answer */
-    int vote;                   /* election: 0 none, 1 granted, -1 rejected */
-} progress;
-
-typedef struct pending_read {
-    uint64_t ctx, index, seq;   /* seq 0: waits for the first commit of the term */
-} pending_read;
-
-struct raft {
-    raft_config cfg;
-    uint64_t id;
-    uint64_t term, vote, leader;
-    uint8_t role;
-    int hs_dirty;
-
-    raft_entry *ents;
-    size_t n, cap;
-    uint64_t first, prev_term;
-    uint64_t stable, unstable;
-    uint64_t commit, applied;
-
-    raft_snapshot_meta snap;          /* our newest snapshot (index 0: none) */
-    raft_snapshot_meta install;       /* received, to install in the next ready */
-    int install_pending;
-    raft_snap_chunk chunk;
-    uint8_t *chunk_buf;
-    int chunk_pending;
-    int recv_active;
-    uint64_t recv_index, recv_offset;
-
-    raft_conf conf;
-    uint64_t conf_index;
-    uint64_t pending_conf_index;
-    progress prs[RAFT_MAX_MEMBERS];
-
-    uint32_t election_elapsed, heartbeat_elapsed, rand_timeout;
-    uint64_t rng;
-    uint64_t transfer_target;
-    uint32_t transfer_elapsed;
-
-    pending_read *rp;
-    size_t n_rp, cap_rp;
-    uint64_t read_seq;
-    raft_read *ro;
-    size_t n_ro, cap_ro;
-
-    raft_msg *msgs;
-    size_t n_msgs, cap_msgs;
-
-    uint64_t rd_last, rd_applied;     /* what the current ready handed out */
-    int bcast_pending;                /* proposals not yet sent to followers */
-};
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -141,7 +74,6 @@ static void reset_rand_timeout(raft *r)
                       (uint32_t)(rng_next(r) % r->cfg.election_ticks);
 }
 
-static uint64_t last_index(const raft *r) { return r->first + r->n - 1; }
 
 uint64_t raft_term_at(const raft *r, uint64_t i)
 {
@@ -289,7 +221,7 @@ static void log_reset(raft *r, uint64_t index, uint64_t term)
  * the snapshot's.  A CONF entry that does not decode cannot have been
  * written by a core (they are encoded by raft_conf_encode), so it is
  * skipped. */
-static void conf_at(const raft *r, uint64_t index, raft_conf *out, uint64_t *at)
+void raft_conf_at(const raft *r, uint64_t index, raft_conf *out, uint64_t *at)
 {
     uint64_t lo = r->first;
     for (uint64_t i = TS_MIN(index, last_index(r)); i >= lo && i > 0; i--) {
@@ -338,7 +270,7 @@ static void refresh_conf(raft *r)
 {
     raft_conf c;
     uint64_t at = 0;
-    conf_at(r, last_index(r), &c, &at);
+    raft_conf_at(r, last_index(r), &c, &at);
     if (at != r->conf_index || memcmp(&c, &r->conf, sizeof(c)) != 0)
         set_conf(r, &c, at);
 }
@@ -781,7 +713,7 @@ static int can_campaign(const raft *r)
     if (r->conf_index <= r->commit || raft_conf_voters(&r->conf) == 0)
         return 0;
     raft_conf c;
-    conf_at(r, r->commit, &c, NULL);
+    raft_conf_at(r, r->commit, &c, NULL);
     if (voter_in(&c, r->id))
         return 1;
     for (uint64_t i = TS_MAX(r->commit + 1, r->first); i < r->conf_index; i++) {
@@ -1341,7 +1273,7 @@ int raft_compact(raft *r, uint64_t index, uint64_t size, uint64_t keep,
     s.index = index;
     s.term = raft_term_at(r, index);
     s.size = size;
-    conf_at(r, index, &s.conf, NULL);
+    raft_conf_at(r, index, &s.conf, NULL);
     r->snap = s;
     *meta = s;
     if (index > keep)
@@ -1513,101 +1445,4 @@ void raft_free(raft *r)
     free(r->rp);
     free(r->ro);
     free(r);
-}
-
-/* ---- inspection ---------------------------------------------------------- */
-
-void raft_get_status(const raft *r, raft_status *st)
-{
-    memset(st, 0, sizeof(*st));
-    st->id = r->id;
-    st->term = r->term;
-    st->vote = r->vote;
-    st->leader = r->leader;
-    st->role = r->role;
-    const raft_member *me = raft_conf_find(&r->conf, r->id);
-    st->is_member = me != NULL;
-    st->is_learner = me != NULL && me->role == RAFT_LEARNER;
-    st->commit = r->commit;
-    st->applied = r->applied;
-    st->last_index = last_index(r);
-    st->first_index = r->first;
-    st->snap_index = r->snap.index;
-    st->snap_term = r->snap.term;
-    st->conf = r->conf;
-    st->transfer_target = r->transfer_target;
-    if (r->role == RAFT_LEADER) {
-        for (uint32_t i = 0; i < r->conf.n; i++) {
-            st->pr[i].id = r->prs[i].id;
-            st->pr[i].match = r->prs[i].id == r->id ? r->stable : r->prs[i].match;
-            st->pr[i].next = r->prs[i].next;
-            st->pr[i].state = r->prs[i].state;
-        }
-    }
-}
-
-uint8_t raft_role(const raft *r) { return r->role; }
-uint64_t raft_term(const raft *r) { return r->term; }
-uint64_t raft_leader(const raft *r) { return r->leader; }
-uint64_t raft_commit_index(const raft *r) { return r->commit; }
-uint64_t raft_applied_index(const raft *r) { return r->applied; }
-uint64_t raft_last_index(const raft *r) { return last_index(r); }
-
-const char *raft_check_invariants(const raft *r)
-{
-    uint64_t last = last_index(r);
-    if (!(r->applied <= r->commit && r->commit <= last))
-        return "I1 applied <= commit <= last";
-    if (!(r->first - 1 <= r->snap.index && r->snap.index <= r->applied))
-        return "I2 first - 1 <= snap.index <= applied";
-    if (!(r->unstable <= r->stable + 1 && r->first <= r->unstable && r->stable <= last))
-        return "I3 unstable <= stable + 1, first <= unstable, stable <= last";
-    uint64_t prev = r->prev_term;
-    for (size_t i = 0; i < r->n; i++) {
-        if (r->ents[i].index != r->first + i)
-            return "I4 consecutive indexes";
-        if (r->ents[i].term < prev || r->ents[i].term > r->term)
-            return "I4 terms nondecreasing and <= current term";
-        prev = r->ents[i].term;
-    }
-    if (r->role == RAFT_LEADER && !(r->vote == r->id && r->leader == r->id))
-        return "I5 leader voted for itself";
-    if (r->role == RAFT_CANDIDATE && r->vote != r->id)
-        return "I5 candidate voted for itself";
-    if (r->role == RAFT_LEADER) {
-        for (uint32_t i = 0; i < r->conf.n; i++) {
-            const progress *p = &r->prs[i];
-            if (p->id == r->id)
-                continue;
-            if (!(p->match < p->next && p->next <= last + 1))
-                return "I6 match < next <= last + 1";
-        }
-        if (r->pending_conf_index > last)
-            return "I7 pending_conf_index <= last";
-    }
-    raft_conf c;
-    uint64_t at = 0;
-    conf_at(r, last, &c, &at);
-    if (at != r->conf_index || memcmp(&c, &r->conf, sizeof(c)) != 0)
-        return "I8 conf is the latest configuration in the log";
-    return NULL;
-}
-
-const char *raft_role_name(int role)
-{
-    switch (role) {
-    case RAFT_FOLLOWER: return "follower";
-    case RAFT_PRECANDIDATE: return "precandidate";
-    case RAFT_CANDIDATE: return "candidate";
-    case RAFT_LEADER: return "leader";
-    default: return "unknown";
-    }
-}
-
-const char *raft_msg_type_name(int type)
-{
-    static const char *const names[] = {
-        "?", "prevote", "prevote_resp", "vote", "vote_resp", "append", "append_resp",
-        "heartbeat", "heartbeat_resp", "snap", "snap_resp", "timeout_now"};
-    return type > 0 && type < RAFT_MSG_TYPE_END_ ? names[type] : "unknown";
 }

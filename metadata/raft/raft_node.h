@@ -17,8 +17,16 @@
  * a follower both fail at once with TS_ENOTLEADER and the leader's address
  * (when known) for the redirect.
  *
- * Snapshots: not taken by this layer yet (the log grows; see README
- * "Metadata high availability" for the state of the integration).
+ * Snapshots: every snapshot_every applied entries the driver serializes the
+ * state machine (ops.snapshot) to DIR/raft-snap-<index, 20 digits>.img
+ * (temporary name, fsync, rename), records the meta and drops the log it
+ * covers.  A follower too far behind receives the image in pieces into
+ * raft-snap-<index>.img.tmp, which is fsynced and renamed before the meta
+ * names it, then restored (ops.restore).  At start the newest image the
+ * meta names is restored before the log after it is replayed.  The image
+ * is produced on the driver thread (it must reflect exactly the applied
+ * index): with a very large namespace this pauses replication while it is
+ * encoded (not yet measured; an incremental image is the planned fix).
  */
 #ifndef TS_META_RAFT_NODE_H
 #define TS_META_RAFT_NODE_H
@@ -26,13 +34,16 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "common/ts_error.h"
+#include "common/util.h"
 #include "metadata/raft/raft.h"
 
 typedef struct raft_node raft_node;
 
 typedef struct raft_node_ops {
-    /* Delivers an encoded message to server `to` at addr; must not block
-     * for long (queue it).  Loss is fine. */
+    /* Delivers an encoded message to server `to` at addr ("" when this
+     * server does not know the address yet: it joined and has no
+     * configuration; resolve `to` otherwise).  Must not block for long
+     * (queue it).  Loss is fine. */
     void (*send)(void *arg, uint64_t to, const char *addr, const void *buf, size_t len);
     /* Applies a committed entry (NORMAL entries; CONF and NOOP entries are
      * passed too, for the index).  `result` is the waiter's result buffer
@@ -40,6 +51,13 @@ typedef struct raft_node_ops {
      * caller; NULL when nobody on this server waits for the entry).
      * Returns the command's status, handed to the waiter. */
     int (*apply)(void *arg, const raft_entry *e, void *result);
+    /* Serializes the whole state machine as of the last applied entry into
+     * out (called on the driver thread, between applies).  0 or an error
+     * (the snapshot is then skipped). */
+    int (*snapshot)(void *arg, ts_buf *out);
+    /* Replaces the state machine with a serialized image.  0, or
+     * TS_ECORRUPT (the server stops: its state would be unknown). */
+    int (*restore)(void *arg, const void *image, size_t len);
     void *arg;
 } raft_node_ops;
 
@@ -52,6 +70,8 @@ typedef struct raft_node_opts {
     uint32_t heartbeat_ticks;   /* default 2 */
     int fsync;                  /* 0 only for benchmarks: UNSAFE */
     uint64_t seed;              /* 0 = random */
+    uint64_t snapshot_every;    /* applied entries between snapshots (default 10000) */
+    uint32_t snapshot_chunk;    /* bytes per InstallSnapshot piece (default 1 MiB) */
     raft_node_ops ops;
 } raft_node_opts;
 
@@ -83,5 +103,8 @@ int raft_node_transfer(raft_node *n, uint64_t id, char *leader_addr, ts_error *e
 
 /* A consistent copy of the core's status (taken by the driver thread). */
 void raft_node_status(raft_node *n, raft_status *st);
+/* Counters of the durable state (fsync rounds, entries written). */
+struct raft_storage_stats;
+void raft_node_storage_stats(raft_node *n, struct raft_storage_stats *st);
 
 #endif

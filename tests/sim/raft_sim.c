@@ -270,7 +270,10 @@ static void check_node(world *w, node *n)
     const char *bad = raft_check_invariants(n->r);
     if (bad != NULL)
         failf(w, "server %" PRIu64 ": invariant %s", n->id, bad);
-    if (raft_role(n->r) != RAFT_LEADER)
+    /* A leader counts once its term is durable: until then it has sent
+     * nothing and persisted nothing, and a crash erases it without a trace
+     * (it may then legitimately lose that term to someone else). */
+    if (raft_role(n->r) != RAFT_LEADER || n->d_term != raft_term(n->r))
         return;
     struct { uint64_t term, commit; } st = {raft_term(n->r), raft_commit_index(n->r)};
     w->leader_of = grow(w->leader_of, &w->n_leader_of, st.term + 1, sizeof(uint64_t));

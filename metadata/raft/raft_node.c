@@ -1,0 +1,621 @@
+/*
+ * A running Raft server (raft_node.h): the driver thread around the core.
+ *
+ * Locking: `mu` guards the inbox, the request queue, every waiter's
+ * done/abandoned flags and the cached status.  The core and the storage
+ * are touched only by the driver thread, outside `mu`, so request handlers
+ * never wait for an fsync to queue their work.
+ *
+ * Waiter lifetime: a waiter is allocated by the requesting thread and owned
+ * jointly until one side lets go: the driver marks it done; the requester,
+ * on wake-up, frees a done waiter; a requester that times out marks it
+ * abandoned and the driver frees it when it would have completed it (or at
+ * stop).  The result buffer lives in the waiter, so a late apply never
+ * writes into a stack frame that is gone.
+ */
+#include "metadata/raft/raft_node.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/codec.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "metadata/raft/raft_storage.h"
+
+enum req_kind { REQ_PROPOSE, REQ_READ, REQ_CONF, REQ_TRANSFER };
+
+typedef struct waiter {
+    int kind;
+    ts_buf data;
+    int op;
+    uint64_t id;
+    char addr[RAFT_ADDR_MAX];
+    uint8_t *res;
+    size_t res_size;
+    uint64_t index, term, ctx;
+    int proposed, done, abandoned, rc;
+    struct waiter *next;
+} waiter;
+
+typedef struct inmsg {
+    ts_buf b;
+    struct inmsg *next;
+} inmsg;
+
+struct raft_node {
+    raft_node_opts o;
+    raft *r;
+    raft_storage *st;
+    pthread_t th;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t wake;       /* driver: work arrived */
+    pthread_cond_t done;       /* waiters: something completed */
+    int stopping;
+    inmsg *inbox, **inbox_tail;
+    waiter *queued, **queued_tail;
+    waiter *pending;           /* driver-only list: handed to the core */
+    uint64_t snap_index;       /* of the newest image on disk */
+    raft_status status;        /* cached, under mu */
+    raft_storage_stats storage_stats;
+    uint64_t next_ctx;
+};
+
+/* The CLOCK_MONOTONIC time ms milliseconds from now (the condition
+ * variables use that clock). */
+static struct timespec deadline_in(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    return ts;
+}
+
+static void wake_driver(raft_node *n)
+{
+    pthread_cond_signal(&n->wake);
+}
+
+static void leader_addr_of(const raft_status *st, char *out)
+{
+    if (out == NULL)
+        return;
+    out[0] = '\0';
+    const raft_member *m = st->leader ? raft_conf_find(&st->conf, st->leader) : NULL;
+    if (m != NULL)
+        memcpy(out, m->addr, RAFT_ADDR_MAX);
+}
+
+static void free_waiter(waiter *w)
+{
+    ts_buf_free(&w->data);
+    free(w->res);
+    free(w);
+}
+
+/* Completes w (called by the driver, mu not held). */
+static void complete(raft_node *n, waiter *w, int rc)
+{
+    pthread_mutex_lock(&n->mu);
+    if (w->abandoned) {
+        free_waiter(w);
+    } else {
+        w->rc = rc;
+        w->done = 1;
+        pthread_cond_broadcast(&n->done);
+    }
+    pthread_mutex_unlock(&n->mu);
+}
+
+/* ---- driver -------------------------------------------------------------- */
+
+static void start_request(raft_node *n, waiter *w)
+{
+    int rc;
+    switch (w->kind) {
+    case REQ_PROPOSE:
+        rc = raft_propose(n->r, w->data.data, w->data.len, &w->index, &w->term);
+        break;
+    case REQ_READ:
+        w->ctx = ++n->next_ctx;
+        rc = raft_read_index(n->r, w->ctx);
+        break;
+    case REQ_CONF:
+        rc = raft_propose_conf(n->r, w->op, w->id, w->addr, &w->index);
+        w->term = raft_term(n->r);
+        break;
+    default:
+        complete(n, w, raft_transfer(n->r, w->id));
+        return;
+    }
+    if (rc != 0) {
+        complete(n, w, rc);
+        return;
+    }
+    w->proposed = w->kind != REQ_READ;
+    w->next = n->pending;
+    n->pending = w;
+}
+
+static waiter *unlink_pending(raft_node *n, waiter **pp)
+{
+    waiter *w = *pp;
+    *pp = w->next;
+    w->next = NULL;
+    return w;
+}
+
+static void apply_entry(raft_node *n, const raft_entry *e)
+{
+    waiter **pp = &n->pending, *w = NULL;
+    for (; *pp != NULL; pp = &(*pp)->next) {
+        if ((*pp)->proposed && (*pp)->index == e->index) {
+            w = unlink_pending(n, pp);
+            break;
+        }
+    }
+    int mine = w != NULL && w->term == e->term;
+    int rc = n->o.ops.apply(n->o.ops.arg, e, mine ? w->res : NULL);
+    if (w != NULL)
+        complete(n, w, mine ? rc : TS_ENOTLEADER);   /* another entry won the index */
+}
+
+static void finish_reads(raft_node *n, const raft_ready *rd)
+{
+    for (size_t i = 0; i < rd->n_reads; i++) {
+        for (waiter **pp = &n->pending; *pp != NULL; pp = &(*pp)->next) {
+            if ((*pp)->kind == REQ_READ && (*pp)->ctx == rd->reads[i].ctx) {
+                if (rd->reads[i].index == 0) {
+                    complete(n, unlink_pending(n, pp), TS_ENOTLEADER);
+                } else {
+                    (*pp)->index = rd->reads[i].index;
+                    (*pp)->ctx = 0;     /* confirmed: waits for applied >= index */
+                }
+                break;
+            }
+        }
+    }
+    uint64_t applied = raft_applied_index(n->r);
+    for (waiter **pp = &n->pending; *pp != NULL;) {
+        if ((*pp)->kind == REQ_READ && (*pp)->ctx == 0 && (*pp)->index <= applied)
+            complete(n, unlink_pending(n, pp), 0);
+        else
+            pp = &(*pp)->next;
+    }
+}
+
+/* ---- snapshot images ----------------------------------------------------- */
+
+static char *image_path(const raft_node *n, uint64_t index, int tmp)
+{
+    return ts_sprintf("%s/raft-snap-%020" PRIu64 ".img%s", n->o.dir, index, tmp ? ".tmp" : "");
+}
+
+/* Deletes images (and leftover .tmp files) other than the one at keep. */
+static void prune_images(raft_node *n, uint64_t keep)
+{
+    DIR *d = opendir(n->o.dir);
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    char *keep_name = ts_sprintf("raft-snap-%020" PRIu64 ".img", keep);
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, "raft-snap-", 10) != 0 || strcmp(de->d_name, keep_name) == 0)
+            continue;
+        char *p = ts_sprintf("%s/%s", n->o.dir, de->d_name);
+        if (unlink(p) != 0)
+            TS_WARN("raft %s: cannot remove %s: %s", n->o.dir, p, strerror(errno));
+        free(p);
+    }
+    free(keep_name);
+    closedir(d);
+}
+
+static void restore_image(raft_node *n, uint64_t index)
+{
+    char *path = image_path(n, index, 0);
+    char *img = NULL;
+    size_t len = 0;
+    ts_error err;
+    if (ts_read_file(path, &img, &len, &err) != 0)
+        ts_die("raft %s: snapshot %" PRIu64 ": %s", n->o.dir, index, err.msg);
+    if (n->o.ops.restore(n->o.ops.arg, img, len) != 0)
+        ts_die("raft %s: snapshot image %s does not restore", n->o.dir, path);
+    free(img);
+    free(path);
+    n->snap_index = index;
+}
+
+/* Takes a local snapshot when snapshot_every entries were applied since
+ * the last one. */
+static void maybe_snapshot(raft_node *n)
+{
+    uint64_t applied = raft_applied_index(n->r);
+    if (n->o.ops.snapshot == NULL || applied < n->snap_index + n->o.snapshot_every)
+        return;
+    ts_buf img = {0};
+    ts_error err;
+    if (n->o.ops.snapshot(n->o.ops.arg, &img) != 0) {
+        ts_buf_free(&img);
+        return;
+    }
+    char *path = image_path(n, applied, 0);
+    raft_snapshot_meta meta;
+    int rc = ts_write_file_atomic(path, img.data, img.len, &err);
+    /* Keep some entries so a follower slightly behind needs no image. */
+    if (rc == 0 && (rc = raft_compact(n->r, applied, img.len, 64, &meta)) != 0)
+        ts_fail(&err, rc, "compaction at %" PRIu64 " refused", applied);
+    if (rc == 0 && (rc = raft_storage_snapshot_taken(n->st, &meta, &err)) != 0)
+        ts_die("raft %s: recording snapshot %" PRIu64 ": %s", n->o.dir, applied, err.msg);
+    if (rc == 0) {
+        n->snap_index = applied;
+        prune_images(n, applied);
+        TS_INFO("raft %s: snapshot at %" PRIu64 " (%zu bytes)", n->o.dir, applied, img.len);
+    } else {
+        TS_WARN("raft %s: snapshot at %" PRIu64 " failed: %s", n->o.dir, applied, err.msg);
+    }
+    free(path);
+    ts_buf_free(&img);
+}
+
+/* Writes a received piece; the final one is fsynced and renamed. */
+static void write_piece(raft_node *n, const raft_snap_chunk *c)
+{
+    char *tmp = image_path(n, c->index, 1);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC | (c->offset == 0 ? O_TRUNC : 0), 0644);
+    if (fd < 0 || ts_pwrite_full(fd, c->data, c->len, (off_t)c->offset) != 0 ||
+        (c->done && fsync(fd) != 0))
+        ts_die("raft %s: writing snapshot piece to %s: %s", n->o.dir, tmp, strerror(errno));
+    close(fd);
+    if (c->done) {
+        char *path = image_path(n, c->index, 0);
+        ts_error err;
+        if (rename(tmp, path) != 0 || ts_fsync_dir(n->o.dir, &err) != 0)
+            ts_die("raft %s: installing %s: %s", n->o.dir, path, strerror(errno));
+        free(path);
+    }
+    free(tmp);
+}
+
+/* Attaches the bytes of an outgoing snapshot piece; 0 or -1 (skip it). */
+static int read_piece(raft_node *n, raft_msg *m, uint8_t **buf)
+{
+    char *path = image_path(n, m->snap.index, 0);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    free(path);
+    if (fd < 0)
+        return -1;
+    *buf = ts_realloc(*buf, m->len + 1);
+    ssize_t got = ts_pread_full(fd, *buf, m->len, (off_t)m->offset);
+    close(fd);
+    if (got != (ssize_t)m->len)
+        return -1;
+    m->data = *buf;
+    return 0;
+}
+
+static void process_ready(raft_node *n)
+{
+    ts_error err;
+    ts_buf b = {0};
+    uint8_t *piece = NULL;
+    while (raft_has_ready(n->r)) {
+        raft_ready rd;
+        raft_get_ready(n->r, &rd);
+        if (rd.snapshot_chunk != NULL)
+            write_piece(n, rd.snapshot_chunk);
+        /* The memory state is ahead of the disk if this fails: stop. */
+        if (raft_storage_save(n->st, &rd, &err) != 0)
+            ts_die("raft %s: persisting failed: %s", n->o.dir, err.msg);
+        if (rd.snapshot != NULL) {
+            restore_image(n, rd.snapshot->index);
+            prune_images(n, rd.snapshot->index);
+        }
+        raft_status st;
+        raft_get_status(n->r, &st);
+        for (size_t i = 0; i < rd.n_msgs; i++) {
+            /* A server that joins starts without a configuration: it answers
+             * the leader before it knows its address ("" = the transport
+             * resolves the id, e.g. from where the last message came). */
+            const raft_member *m = raft_conf_find(&st.conf, rd.msgs[i].to);
+            if (rd.msgs[i].type == RAFT_MSG_SNAP && read_piece(n, &rd.msgs[i], &piece) != 0)
+                continue;   /* image replaced meanwhile: the leader starts over */
+            b.len = 0;
+            raft_msg_encode(&rd.msgs[i], &b);
+            n->o.ops.send(n->o.ops.arg, rd.msgs[i].to, m ? m->addr : "", b.data, b.len);
+        }
+        for (size_t i = 0; i < rd.n_committed; i++)
+            apply_entry(n, &rd.committed[i]);
+        raft_advance(n->r, &rd);
+        finish_reads(n, &rd);
+        maybe_snapshot(n);
+    }
+    ts_buf_free(&b);
+    free(piece);
+}
+
+static void *driver(void *arg)
+{
+    raft_node *n = arg;
+    int64_t next_tick = ts_mono_ms() + n->o.tick_ms;
+    pthread_mutex_lock(&n->mu);
+    while (!n->stopping) {
+        int64_t now = ts_mono_ms();
+        if (n->inbox == NULL && n->queued == NULL && now < next_tick) {
+            struct timespec ts = deadline_in(next_tick - now);
+            pthread_cond_timedwait(&n->wake, &n->mu, &ts);
+            continue;
+        }
+        inmsg *msgs = n->inbox;
+        waiter *reqs = n->queued;
+        n->inbox = NULL;
+        n->inbox_tail = &n->inbox;
+        n->queued = NULL;
+        n->queued_tail = &n->queued;
+        pthread_mutex_unlock(&n->mu);
+
+        while (msgs != NULL) {
+            inmsg *m = msgs;
+            msgs = m->next;
+            raft_msg rm;
+            if (raft_msg_decode(m->b.data, m->b.len, &rm) == 0) {
+                if (raft_step(n->r, &rm) != 0)
+                    TS_DEBUG("raft %s: dropped a malformed %s", n->o.dir,
+                             raft_msg_type_name(rm.type));
+                raft_msg_release(&rm);
+            }
+            ts_buf_free(&m->b);
+            free(m);
+        }
+        while (reqs != NULL) {
+            waiter *w = reqs;
+            reqs = w->next;
+            w->next = NULL;
+            start_request(n, w);
+        }
+        if (ts_mono_ms() >= next_tick) {
+            raft_tick(n->r);
+            next_tick += n->o.tick_ms;
+            if (next_tick < ts_mono_ms())
+                next_tick = ts_mono_ms() + n->o.tick_ms;   /* fell behind: do not burst */
+        }
+        process_ready(n);
+
+        pthread_mutex_lock(&n->mu);
+        raft_get_status(n->r, &n->status);
+        raft_storage_get_stats(n->st, &n->storage_stats);
+    }
+    pthread_mutex_unlock(&n->mu);
+    return NULL;
+}
+
+/* ---- public -------------------------------------------------------------- */
+
+int raft_node_start(const raft_node_opts *o, raft_node **out, ts_error *err)
+{
+    if (o->id == 0 || o->ops.send == NULL || o->ops.apply == NULL)
+        return ts_fail(err, TS_EINVAL, "raft node: id, send and apply are required");
+    raft_node *n = ts_calloc(1, sizeof(*n));
+    n->o = *o;
+    n->o.dir = ts_strdup(o->dir);
+    if (n->o.tick_ms <= 0)
+        n->o.tick_ms = 50;
+    if (n->o.election_ticks == 0)
+        n->o.election_ticks = 10;
+    if (n->o.heartbeat_ticks == 0)
+        n->o.heartbeat_ticks = 2;
+    if (n->o.snapshot_every == 0)
+        n->o.snapshot_every = 10000;
+    n->o.bootstrap = NULL;
+    n->inbox_tail = &n->inbox;
+    n->queued_tail = &n->queued;
+    pthread_mutex_init(&n->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&n->wake, &ca);
+    pthread_cond_init(&n->done, &ca);
+    pthread_condattr_destroy(&ca);
+
+    raft_restore rs;
+    int rc = raft_storage_open(o->dir, o->fsync, &n->st, &rs, err);
+    if (rc != 0)
+        goto fail_stop;
+    if (rs.n_entries == 0 && rs.snapshot == NULL && rs.term == 0)
+        rs.bootstrap = o->bootstrap;
+    raft_config cfg = {0};
+    cfg.id = o->id;
+    cfg.election_ticks = n->o.election_ticks;
+    cfg.heartbeat_ticks = n->o.heartbeat_ticks;
+    cfg.snapshot_chunk = o->snapshot_chunk;
+    if (rs.snapshot != NULL) {
+        if (o->ops.restore == NULL) {
+            rc = ts_fail(err, TS_EINVAL, "raft %s: has a snapshot but no restore callback",
+                         o->dir);
+            goto fail_stop;
+        }
+        restore_image(n, rs.snapshot->index);
+    }
+    if (o->seed != 0)
+        cfg.seed = o->seed;
+    else
+        ts_random_bytes(&cfg.seed, sizeof(cfg.seed));
+    rc = raft_new(&cfg, &rs, &n->r);
+    raft_storage_loaded_free(n->st);
+    if (rc != 0) {
+        rc = ts_fail(err, rc, "raft %s: the stored state is inconsistent (%s)", o->dir,
+                     ts_err_name(rc));
+        goto fail_stop;
+    }
+    raft_get_status(n->r, &n->status);
+    /* A single-server group need not wait for an election timeout. */
+    if (n->status.conf.n == 1 && n->status.conf.m[0].id == o->id)
+        raft_campaign(n->r);
+    process_ready(n);
+    raft_get_status(n->r, &n->status);
+    if (pthread_create(&n->th, NULL, driver, n) != 0) {
+        rc = ts_fail(err, TS_EIO, "raft %s: cannot start the driver thread", o->dir);
+        goto fail_stop;
+    }
+    n->started = 1;
+    *out = n;
+    return 0;
+fail_stop:
+    raft_node_stop(n);
+    return rc;
+}
+
+void raft_node_stop(raft_node *n)
+{
+    if (n == NULL)
+        return;
+    pthread_mutex_lock(&n->mu);
+    n->stopping = 1;
+    wake_driver(n);
+    pthread_mutex_unlock(&n->mu);
+    if (n->started)
+        pthread_join(n->th, NULL);
+    /* Everyone still waiting learns the server is going away. */
+    while (n->pending != NULL)
+        complete(n, unlink_pending(n, &n->pending), TS_EUNAVAIL);
+    while (n->queued != NULL) {
+        waiter *w = n->queued;
+        n->queued = w->next;
+        complete(n, w, TS_EUNAVAIL);
+    }
+    while (n->inbox != NULL) {
+        inmsg *m = n->inbox;
+        n->inbox = m->next;
+        ts_buf_free(&m->b);
+        free(m);
+    }
+    /* Waiters wake, see done, and free their waiters; wait for them to let
+     * go of the mutex before it is destroyed. */
+    pthread_mutex_lock(&n->mu);
+    pthread_mutex_unlock(&n->mu);
+    raft_free(n->r);
+    raft_storage_close(n->st);
+    pthread_cond_destroy(&n->wake);
+    pthread_cond_destroy(&n->done);
+    pthread_mutex_destroy(&n->mu);
+    free((char *)n->o.dir);
+    free(n);
+}
+
+int raft_node_receive(raft_node *n, const void *buf, size_t len)
+{
+    inmsg *m = ts_calloc(1, sizeof(*m));
+    ts_buf_append(&m->b, buf, len);
+    pthread_mutex_lock(&n->mu);
+    *n->inbox_tail = m;
+    n->inbox_tail = &m->next;
+    wake_driver(n);
+    pthread_mutex_unlock(&n->mu);
+    return 0;
+}
+
+/* Queues w and waits for it.  Returns its status. */
+static int run_request(raft_node *n, waiter *w, void *result, int timeout_ms, char *leader_addr,
+                       ts_error *err)
+{
+    struct timespec dl = deadline_in(timeout_ms);
+    pthread_mutex_lock(&n->mu);
+    if (n->stopping) {
+        pthread_mutex_unlock(&n->mu);
+        free_waiter(w);
+        return ts_fail(err, TS_EUNAVAIL, "raft: server is stopping");
+    }
+    *n->queued_tail = w;
+    n->queued_tail = &w->next;
+    wake_driver(n);
+    int timed_out = 0;
+    while (!w->done && !timed_out)
+        timed_out = pthread_cond_timedwait(&n->done, &n->mu, &dl) == ETIMEDOUT;
+    int rc;
+    if (!w->done) {
+        w->abandoned = 1;   /* the driver frees it */
+        rc = ts_fail(err, TS_ETIMEDOUT, "raft: no answer within %d ms", timeout_ms);
+    } else {
+        rc = w->rc;
+        if (rc == 0 && result != NULL && w->res != NULL)
+            memcpy(result, w->res, w->res_size);
+        if (rc == TS_ENOTLEADER) {
+            leader_addr_of(&n->status, leader_addr);
+            ts_fail(err, rc, "raft: not the leader%s%s", leader_addr && leader_addr[0] ?
+                    "; the leader is " : "", leader_addr ? leader_addr : "");
+        } else if (rc != 0) {
+            ts_fail(err, rc, "raft: request failed: %s", ts_err_name(rc));
+        }
+        free_waiter(w);
+    }
+    pthread_mutex_unlock(&n->mu);
+    return rc;
+}
+
+int raft_node_propose(raft_node *n, const void *data, size_t len, void *result,
+                      size_t result_size, int timeout_ms, char *leader_addr, ts_error *err)
+{
+    waiter *w = ts_calloc(1, sizeof(*w));
+    w->kind = REQ_PROPOSE;
+    ts_buf_append(&w->data, data, len);
+    w->res_size = result_size;
+    w->res = result_size ? ts_calloc(1, result_size) : NULL;
+    return run_request(n, w, result, timeout_ms, leader_addr, err);
+}
+
+int raft_node_read_barrier(raft_node *n, int timeout_ms, char *leader_addr, ts_error *err)
+{
+    waiter *w = ts_calloc(1, sizeof(*w));
+    w->kind = REQ_READ;
+    return run_request(n, w, NULL, timeout_ms, leader_addr, err);
+}
+
+int raft_node_change(raft_node *n, int op, uint64_t id, const char *addr, int timeout_ms,
+                     char *leader_addr, ts_error *err)
+{
+    if (addr != NULL && strlen(addr) >= RAFT_ADDR_MAX)
+        return ts_fail(err, TS_EINVAL, "raft: address %s too long", addr);
+    waiter *w = ts_calloc(1, sizeof(*w));
+    w->kind = REQ_CONF;
+    w->op = op;
+    w->id = id;
+    if (addr != NULL)
+        strcpy(w->addr, addr);
+    return run_request(n, w, NULL, timeout_ms, leader_addr, err);
+}
+
+int raft_node_transfer(raft_node *n, uint64_t id, char *leader_addr, ts_error *err)
+{
+    waiter *w = ts_calloc(1, sizeof(*w));
+    w->kind = REQ_TRANSFER;
+    w->id = id;
+    return run_request(n, w, NULL, 5000, leader_addr, err);
+}
+
+void raft_node_status(raft_node *n, raft_status *st)
+{
+    pthread_mutex_lock(&n->mu);
+    *st = n->status;
+    pthread_mutex_unlock(&n->mu);
+}
+
+void raft_node_storage_stats(raft_node *n, raft_storage_stats *st)
+{
+    pthread_mutex_lock(&n->mu);
+    *st = n->storage_stats;
+    pthread_mutex_unlock(&n->mu);
+}
