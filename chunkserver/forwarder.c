@@ -67,14 +67,22 @@ struct ts_forwarder {
     ts_http_result result;
 };
 
-/* The worker pool: forwards waiting for a worker, and how many workers
- * wait for one.  A queued forward is always matched by an idle worker
- * (idle >= queued), else a worker is started for it. */
+/* The worker pool, under pool_mu: forwards waiting for a worker, workers
+ * waiting for a forward (idle) and workers started but not yet waiting
+ * (starting).  Pool invariant: queued <= idle + starting, i.e. every
+ * queued forward has a worker on its way, so none waits for a busy one. */
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_cv;
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 static ts_forwarder *queue_head, *queue_tail;
-static size_t queued, idle;
+static size_t queued, idle, starting;
+
+static void assert_pool_state(void)
+{
+    assert(queued <= idle + starting);
+    assert((queued == 0) == (queue_head == NULL));
+    assert((queue_head == NULL) == (queue_tail == NULL));
+}
 
 static void pool_init(void)
 {
@@ -185,11 +193,13 @@ static void *worker_main(void *arg)
 
     (void)arg;
     pthread_mutex_lock(&pool_mu);
+    starting--;
     for (;;) {
         struct timespec until = deadline_in(WORKER_IDLE_MS);
         int rc = 0;
 
         idle++;
+        assert_pool_state();
         while (queue_head == NULL && rc != ETIMEDOUT)
             rc = pthread_cond_timedwait(&pool_cv, &pool_mu, &until);
         idle--;
@@ -200,6 +210,7 @@ static void *worker_main(void *arg)
         if (queue_head == NULL)
             queue_tail = NULL;
         queued--;
+        assert_pool_state();
         pthread_mutex_unlock(&pool_mu);
         forward_run(f);
         pthread_mutex_lock(&pool_mu);
@@ -228,7 +239,7 @@ static int pool_submit(ts_forwarder *f, ts_error *err)
         queue_head = f;
     queue_tail = f;
     queued++;
-    if (idle >= queued) {
+    if (idle + starting >= queued) {
         pthread_cond_signal(&pool_cv);
         goto unlock;
     }
@@ -237,9 +248,11 @@ static int pool_submit(ts_forwarder *f, ts_error *err)
             rc = pthread_create(&t, &attr, worker_main, NULL);
         pthread_attr_destroy(&attr);
     }
-    if (rc != 0) {
-        /* Take f back out: it is still the last one queued, as nobody can
-         * have dequeued it (no idle worker was there to do so). */
+    if (rc == 0) {
+        starting++;
+    } else {
+        /* Take f back out: it is still the last one queued, as nothing is
+         * dequeued while we hold pool_mu. */
         ts_forwarder **pp = &queue_head, *prev = NULL;
         while (*pp != f) {
             prev = *pp;
@@ -252,6 +265,7 @@ static int pool_submit(ts_forwarder *f, ts_error *err)
                      strerror(rc));
     }
 unlock:
+    assert_pool_state();
     pthread_mutex_unlock(&pool_mu);
     return rc;
 }

@@ -90,6 +90,16 @@ int cli_local_mount(const char *dir, const char *conf);
 int cli_local_unmount(const char *dir);
 void cli_local_mount_status(const char *dir);
 int cli_mount_state(const char *mountpoint);
+/* Parses the options of a command whose only option is -h/--help.  Returns
+ * -1 when the caller should go on (operands start at optind), else the exit
+ * code: 0 after printing usage, or the bad-option error. */
+int cli_parse_help_only(const char *cmd, const char *usage, int argc, char **argv);
+
+/* The path of one of Tessera's programs (tessera-meta, tessera-chunk,
+ * tessera-mount): next to this executable (build tree, install dir), else the
+ * first in PATH; NULL when not found.  Caller frees. */
+char *cli_find_binary(const char *name);
+
 /* `tessera CONF MOUNTPOINT [-o OPTS]` (the mount.fuse3 convention): execs
  * tessera-mount with the same arguments; returns only on failure. */
 int cli_mount_helper(int argc, char **argv);

@@ -195,19 +195,11 @@ static const char stat_usage[] =
 
 int cli_cmd_stat(cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     tess_client *c;
     int ch, rc = 0;
 
-    optind = 0;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (ch == 'h') {
-            fputs(stat_usage, stdout);
-            return 0;
-        }
-        return cli_bad_option("stat", argv, ch);
-    }
+    if ((ch = cli_parse_help_only("stat", stat_usage, argc, argv)) >= 0)
+        return ch;
     if (optind >= argc)
         return cli_usage_error("stat", "missing PATH");
     if (!(c = cli_client(ctx)))
@@ -527,21 +519,13 @@ static const char get_usage[] =
 
 int cli_cmd_get(cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *remote, *local;
     tess_client *c;
     struct stat st;
     int ch;
 
-    optind = 0;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (ch == 'h') {
-            fputs(get_usage, stdout);
-            return 0;
-        }
-        return cli_bad_option("get", argv, ch);
-    }
+    if ((ch = cli_parse_help_only("get", get_usage, argc, argv)) >= 0)
+        return ch;
     if (argc - optind != 2)
         return cli_usage_error("get", "expected REMOTE and LOCAL");
     remote = argv[optind];
@@ -584,19 +568,11 @@ static const char cat_usage[] =
 
 int cli_cmd_cat(cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     tess_client *c;
     int ch, rc = 0;
 
-    optind = 0;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (ch == 'h') {
-            fputs(cat_usage, stdout);
-            return 0;
-        }
-        return cli_bad_option("cat", argv, ch);
-    }
+    if ((ch = cli_parse_help_only("cat", cat_usage, argc, argv)) >= 0)
+        return ch;
     if (optind >= argc)
         return cli_usage_error("cat", "missing PATH");
     if (!(c = cli_client(ctx)))
@@ -721,7 +697,6 @@ static const char mv_usage[] =
 
 int cli_cmd_mv(cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     char src[TS_PATH_MAX + 1], dst[TS_PATH_MAX + 1], target[TS_PATH_MAX + 1];
     const char *sname, *dname;
     ts_attr sa, da, sparent, dparent;
@@ -729,15 +704,8 @@ int cli_cmd_mv(cli_ctx *ctx, int argc, char **argv)
     ts_error e;
     int ch;
 
-    optind = 0;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (ch == 'h') {
-            fputs(mv_usage, stdout);
-            return 0;
-        }
-        return cli_bad_option("mv", argv, ch);
-    }
+    if ((ch = cli_parse_help_only("mv", mv_usage, argc, argv)) >= 0)
+        return ch;
     if (argc - optind != 2)
         return cli_usage_error("mv", "expected SRC and DST");
     if (!(c = cli_client(ctx)))

@@ -298,35 +298,6 @@ static void probe(const cluster *cl, daemon_info *d)
     free(conf);
 }
 
-/* Our binaries sit next to us (build tree, install dir); else in PATH. */
-static char *find_binary(const char *name)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    const char *pathenv = getenv("PATH");
-
-    if (n > 0) {
-        self[n] = '\0';
-        char *cand = ts_sprintf("%s/%s", dirname(self), name);
-        if (access(cand, X_OK) == 0)
-            return cand;
-        free(cand);
-    }
-    if (pathenv) {
-        char *copy = ts_strdup(pathenv), *save = NULL;
-        for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-            char *cand = ts_sprintf("%s/%s", *dir ? dir : ".", name);
-            if (access(cand, X_OK) == 0) {
-                free(copy);
-                return cand;
-            }
-            free(cand);
-        }
-        free(copy);
-    }
-    return NULL;
-}
-
 /* fork + setsid + exec, output to the daemon's log; writes DIR/X/pid. */
 static int start_daemon(const cluster *cl, daemon_info *d, const char *bin)
 {
@@ -644,7 +615,7 @@ static int local_up(int argc, char **argv)
     if (make_absolute(dir, cl->dir, sizeof(cl->dir)) != 0)
         goto free_cluster;
     for (int r = 0; r < 2; r++) {
-        if (!(bins[r] = find_binary(binary_name((enum role)r)))) {
+        if (!(bins[r] = cli_find_binary(binary_name((enum role)r)))) {
             cli_error("local up: cannot find %s next to this program or in PATH",
                       binary_name((enum role)r));
             goto free_bins;

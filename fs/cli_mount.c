@@ -25,35 +25,6 @@
 
 #define UNMOUNT_WAIT_MS 15000
 
-/* Our binaries sit next to us (build tree, install dir); else in PATH. */
-static char *find_sibling(const char *name)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    const char *pathenv = getenv("PATH");
-
-    if (n > 0) {
-        self[n] = '\0';
-        char *cand = ts_sprintf("%s/%s", dirname(self), name);
-        if (access(cand, X_OK) == 0)
-            return cand;
-        free(cand);
-    }
-    if (pathenv) {
-        char *copy = ts_strdup(pathenv), *save = NULL;
-        for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-            char *cand = ts_sprintf("%s/%s", *dir ? dir : ".", name);
-            if (access(cand, X_OK) == 0) {
-                free(copy);
-                return cand;
-            }
-            free(cand);
-        }
-        free(copy);
-    }
-    return NULL;
-}
-
 /* Unescapes mountinfo's octal escapes (\040 for a space) in place. */
 static void unescape(char *s)
 {
@@ -167,7 +138,7 @@ int cli_local_mount(const char *dir, const char *conf)
         cli_error("local up: %s", e.msg);
         goto free_paths;
     }
-    if (!(bin = find_sibling("tessera-mount"))) {
+    if (!(bin = cli_find_binary("tessera-mount"))) {
         cli_error("local up: cannot find tessera-mount next to this program or in PATH "
                   "(or use --no-mount)");
         goto free_paths;
@@ -264,7 +235,7 @@ void cli_local_mount_status(const char *dir)
 
 int cli_mount_helper(int argc, char **argv)
 {
-    char *bin = find_sibling("tessera-mount");
+    char *bin = cli_find_binary("tessera-mount");
 
     if (!bin) {
         cli_error("cannot find tessera-mount next to this program or in PATH");

@@ -4,6 +4,9 @@
  * formats (modes, times) and the transfer progress line.
  */
 #include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,4 +218,49 @@ void cli_progress_end(cli_progress *p)
     if (p->shown)
         fputs("\r\033[K", stderr);
     p->shown = 0;
+}
+
+char *cli_find_binary(const char *name)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    const char *pathenv = getenv("PATH");
+
+    if (n > 0) {
+        self[n] = '\0';
+        char *cand = ts_sprintf("%s/%s", dirname(self), name);
+        if (access(cand, X_OK) == 0)
+            return cand;
+        free(cand);
+    }
+    if (!pathenv)
+        return NULL;
+    char *copy = ts_strdup(pathenv), *save = NULL;
+    for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+        char *cand = ts_sprintf("%s/%s", *dir ? dir : ".", name);
+        if (access(cand, X_OK) == 0) {
+            free(copy);
+            return cand;
+        }
+        free(cand);
+    }
+    free(copy);
+    return NULL;
+}
+
+int cli_parse_help_only(const char *cmd, const char *usage, int argc, char **argv)
+{
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int ch;
+
+    optind = 0;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (ch == 'h') {
+            fputs(usage, stdout);
+            return 0;
+        }
+        return cli_bad_option(cmd, argv, ch);
+    }
+    return -1;
 }
