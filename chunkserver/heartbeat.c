@@ -170,9 +170,26 @@ static char *build_body(ts_heartbeat *hb, int *full)
     return text;
 }
 
-/* Sends one heartbeat to meta `m`.  0 and *report_needed, or an error. */
+/* Index in hb->metas of the server a 421's Location names, or -1. */
+static int leader_hint(const ts_heartbeat *hb, const char *location)
+{
+    const char *p = location;
+    if (p == NULL)
+        return -1;
+    if (strncmp(p, "http://", 7) == 0)
+        p += 7;
+    size_t len = strcspn(p, "/");
+    for (size_t i = 0; i < hb->nmeta; i++)
+        if (strlen(hb->metas[i]) == len && strncmp(hb->metas[i], p, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Sends one heartbeat to meta `m`.  0 and *report_needed, or an error;
+ * TS_ENOTLEADER with *hint = the index of the leader it named (or -1):
+ * heartbeats go to the leader, which keeps the soft state. */
 static int send_to(ts_heartbeat *hb, const char *m, const char *body, int *report_needed,
-                   ts_error *err)
+                   int *hint, ts_error *err)
 {
     ts_http_result res = { 0 };
     json_t *j = NULL;
@@ -181,6 +198,9 @@ static int send_to(ts_heartbeat *hb, const char *m, const char *body, int *repor
                              &res, err);
     if (rc != 0)
         goto free_url;
+    *hint = -1;
+    if (res.status == 421)
+        *hint = leader_hint(hb, res.location);
     if (res.status != 200) {
         rc = ts_http_result_error(&res, "heartbeat", err);
         if (rc == 0)
@@ -215,9 +235,16 @@ static void heartbeat_round(ts_heartbeat *hb)
 
     pending_take_new(hb);
     char *body = build_body(hb, &full);
+    int hint = -1, followed = 0;
     for (k = 0; k < hb->nmeta; k++) {
         idx = (hb->cur + k) % hb->nmeta;
-        rc = send_to(hb, hb->metas[idx], body, &report_needed, &err);
+        rc = send_to(hb, hb->metas[idx], body, &report_needed, &hint, &err);
+        if (rc == TS_ENOTLEADER && hint >= 0 && !followed) {
+            /* Once per round, so two servers naming each other cannot loop. */
+            followed = 1;
+            idx = (size_t)hint;
+            rc = send_to(hb, hb->metas[idx], body, &report_needed, &hint, &err);
+        }
         if (rc == 0)
             break;
         TS_DEBUG("heartbeat: %s", err.msg);

@@ -78,6 +78,8 @@ int cli_cmd_cat(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_rm(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_mv(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_admin(cli_ctx *ctx, int argc, char **argv);
+/* `admin raft ...` (cli_raft.c) */
+int cli_cmd_admin_raft(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_local(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_mr(cli_ctx *ctx, int argc, char **argv);
 

@@ -206,6 +206,7 @@ static const char admin_usage[] =
     "Commands:\n"
     "  status [--json]        chunkservers and replication health\n"
     "  chunks PATH [--json]   where the chunks of a file are stored\n"
+    "  raft COMMAND           the metadata Raft group: status, add, remove, transfer\n"
     "\n"
     "`tessera admin COMMAND --help` for details.\n";
 
@@ -223,5 +224,7 @@ int cli_cmd_admin(cli_ctx *ctx, int argc, char **argv)
         return admin_status(ctx, argc - 1, argv + 1);
     if (strcmp(argv[1], "chunks") == 0)
         return admin_chunks(ctx, argc - 1, argv + 1);
+    if (strcmp(argv[1], "raft") == 0)
+        return cli_cmd_admin_raft(ctx, argc - 1, argv + 1);
     return cli_usage_error("admin", "unknown command '%s'", argv[1]);
 }

@@ -4,7 +4,8 @@
  *
  *   DIR/cluster.state      the daemons (name, role, port) and settings
  *   DIR/client.conf        what `export TESSERA_CONF=DIR/client.conf` uses
- *   DIR/meta-1/meta.conf   + data/, meta-1.log, pid
+ *   DIR/meta-N/meta.conf   + data/, meta-N.log, pid (N = 1..metas; with more
+ *                          than one they form a Raft group: id + peers)
  *   DIR/cs-N/chunk.conf    + data/, cs-N.log, pid
  *
  * `up` is idempotent: on an existing DIR it keeps ports and data, starts
@@ -58,6 +59,9 @@ typedef struct cluster {
      * the state so a later `up` keeps them */
     char chunk_sets[MAX_CHUNK_SETS][CHUNK_SET_LEN];
     size_t nchunk_sets;
+    /* the same for every meta.conf (--set-meta) */
+    char meta_sets[MAX_CHUNK_SETS][CHUNK_SET_LEN];
+    size_t nmeta_sets;
 } cluster;
 
 static const char *role_name(enum role r) { return r == ROLE_META ? "meta" : "chunk"; }
@@ -75,25 +79,44 @@ static char *conf_path(const cluster *cl, const daemon_info *d)
 
 /* --------------------------------------------------------- state file */
 
-/* Adds or replaces a "key=value" chunkserver setting.  0, or -1 when the
- * text is not key=value or there are too many. */
-static int add_chunk_set(cluster *cl, const char *kv)
+/* Adds or replaces a "key=value" setting in sets.  0, or -1 when the text
+ * is not key=value or there are too many. */
+static int add_set(char sets[][CHUNK_SET_LEN], size_t *n, const char *kv)
 {
     const char *eq = strchr(kv, '=');
     size_t klen = eq != NULL ? (size_t)(eq - kv) : 0;
 
     if (klen == 0 || strlen(kv) >= CHUNK_SET_LEN || strchr(kv, '\n') != NULL)
         return -1;
-    for (size_t i = 0; i < cl->nchunk_sets; i++) {
-        if (strncmp(cl->chunk_sets[i], kv, klen + 1) == 0) {
-            snprintf(cl->chunk_sets[i], CHUNK_SET_LEN, "%s", kv);
+    for (size_t i = 0; i < *n; i++) {
+        if (strncmp(sets[i], kv, klen + 1) == 0) {
+            snprintf(sets[i], CHUNK_SET_LEN, "%s", kv);
             return 0;
         }
     }
-    if (cl->nchunk_sets == MAX_CHUNK_SETS)
+    if (*n == MAX_CHUNK_SETS)
         return -1;
-    snprintf(cl->chunk_sets[cl->nchunk_sets++], CHUNK_SET_LEN, "%s", kv);
+    snprintf(sets[(*n)++], CHUNK_SET_LEN, "%s", kv);
     return 0;
+}
+
+static int add_chunk_set(cluster *cl, const char *kv)
+{
+    return add_set(cl->chunk_sets, &cl->nchunk_sets, kv);
+}
+
+static int add_meta_set(cluster *cl, const char *kv)
+{
+    return add_set(cl->meta_sets, &cl->nmeta_sets, kv);
+}
+
+/* Writes "key = value" lines for "key=value" settings. */
+static void print_sets(ts_buf *b, const char sets[][CHUNK_SET_LEN], size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        const char *kv = sets[k], *eq = strchr(kv, '=');
+        ts_buf_printf(b, "%.*s = %s\n", (int)(eq - kv), kv, eq + 1);
+    }
 }
 
 /* Reads DIR/cluster.state: "daemon NAME ROLE PORT", "set KEY VALUE" and
@@ -138,6 +161,8 @@ static int load_state(cluster *cl, const char *cmd)
             cl->heartbeat_timeout_ms = v;
         } else if (strncmp(line, "chunkset ", 9) == 0 && add_chunk_set(cl, line + 9) == 0) {
             continue;
+        } else if (strncmp(line, "metaset ", 8) == 0 && add_meta_set(cl, line + 8) == 0) {
+            continue;
         } else {
             cli_error("%s: %s:%d: cannot parse '%s'", cmd, path, lineno, line);
             rc = -1;
@@ -168,15 +193,41 @@ static const daemon_info *the_meta(const cluster *cl)
     return NULL;
 }
 
+static size_t count_metas(const cluster *cl)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cl->n; i++)
+        n += cl->d[i].role == ROLE_META;
+    return n;
+}
+
+/* "127.0.0.1:P1,127.0.0.1:P2,..." of the metadata servers; with names
+ * ("meta-1=127.0.0.1:P1,...") for a Raft peers list. */
+static void meta_list(const cluster *cl, int names, ts_buf *b)
+{
+    const char *sep = "";
+    for (size_t i = 0; i < cl->n; i++) {
+        if (cl->d[i].role != ROLE_META)
+            continue;
+        ts_buf_printf(b, "%s%s%s127.0.0.1:%d", sep, names ? cl->d[i].name : "", names ? "=" : "",
+                      cl->d[i].port);
+        sep = ",";
+    }
+}
+
 /* Writes cluster.state, client.conf and every daemon's directory and
  * config (regenerated each time from the state, so they always agree). */
 static int write_files(const cluster *cl)
 {
-    const daemon_info *meta = the_meta(cl);
-    ts_buf b = {0};
+    ts_buf b = {0}, metas = {0}, peers = {0};
     ts_error e;
     char *path;
     int rc;
+
+    meta_list(cl, 0, &metas);
+    meta_list(cl, 1, &peers);
+    ts_buf_append(&metas, "", 1);
+    ts_buf_append(&peers, "", 1);
 
     ts_buf_printf(&b, "# tessera local cluster (written by `tessera local up`; edit with care)\n");
     ts_buf_printf(&b, "set chunk_size %llu\n", (unsigned long long)cl->chunk_size);
@@ -185,22 +236,24 @@ static int write_files(const cluster *cl)
         ts_buf_printf(&b, "daemon %s %s %d\n", cl->d[i].name, role_name(cl->d[i].role), cl->d[i].port);
     for (size_t i = 0; i < cl->nchunk_sets; i++)
         ts_buf_printf(&b, "chunkset %s\n", cl->chunk_sets[i]);
+    for (size_t i = 0; i < cl->nmeta_sets; i++)
+        ts_buf_printf(&b, "metaset %s\n", cl->meta_sets[i]);
     path = ts_sprintf("%s/cluster.state", cl->dir);
     rc = write_text("local up", path, &b);
     free(path);
     ts_buf_free(&b);
     if (rc != 0)
-        return rc;
+        goto free_lists;
 
     ts_buf_printf(&b, "# client configuration of the local cluster in %s\n", cl->dir);
-    ts_buf_printf(&b, "meta = 127.0.0.1:%d\n", meta->port);
+    ts_buf_printf(&b, "meta = %s\n", (const char *)metas.data);
     ts_buf_printf(&b, "chunk_size = %llu\n", (unsigned long long)cl->chunk_size);
     path = ts_sprintf("%s/client.conf", cl->dir);
     rc = write_text("local up", path, &b);
     free(path);
     ts_buf_free(&b);
     if (rc != 0)
-        return rc;
+        goto free_lists;
 
     for (size_t i = 0; i < cl->n && rc == 0; i++) {
         const daemon_info *d = &cl->d[i];
@@ -219,20 +272,24 @@ static int write_files(const cluster *cl)
                 if (cl->heartbeat_timeout_ms > 0)
                     ts_buf_printf(&b, "heartbeat_timeout_ms = %lld\n",
                                   (long long)cl->heartbeat_timeout_ms);
+                /* One metadata server runs alone (its own log); more form
+                 * a Raft group. */
+                if (count_metas(cl) > 1) {
+                    ts_buf_printf(&b, "id = %s\n", d->name);
+                    ts_buf_printf(&b, "peers = %s\n", (const char *)peers.data);
+                }
+                print_sets(&b, cl->meta_sets, cl->nmeta_sets);
             } else {
                 ts_buf_printf(&b, "id = %s\n", d->name);
                 ts_buf_printf(&b, "data_dirs = %s\n", data);
-                ts_buf_printf(&b, "meta = 127.0.0.1:%d\n", meta->port);
+                ts_buf_printf(&b, "meta = %s\n", (const char *)metas.data);
                 /* Heartbeat a few times per timeout, so a live server is
                  * never declared down by a short local timeout. */
                 if (cl->heartbeat_timeout_ms > 0)
                     ts_buf_printf(&b, "heartbeat_interval_ms = %lld\n",
                                   (long long)TS_MAX(50, TS_MIN(1000, cl->heartbeat_timeout_ms / 4)));
                 /* Last, so they override the lines above (later keys win). */
-                for (size_t k = 0; k < cl->nchunk_sets; k++) {
-                    const char *kv = cl->chunk_sets[k], *eq = strchr(kv, '=');
-                    ts_buf_printf(&b, "%.*s = %s\n", (int)(eq - kv), kv, eq + 1);
-                }
+                print_sets(&b, cl->chunk_sets, cl->nchunk_sets);
             }
             path = conf_path(cl, d);
             rc = write_text("local up", path, &b);
@@ -242,6 +299,9 @@ static int write_files(const cluster *cl)
         free(data);
         free(dir);
     }
+free_lists:
+    ts_buf_free(&metas);
+    ts_buf_free(&peers);
     return rc;
 }
 
@@ -380,23 +440,51 @@ static int healthy(int port)
     return ok;
 }
 
-/* Ids of the chunkservers the metadata server reports "up". */
-static int chunkservers_up(int meta_port, tess_servers *out)
+/* GET http://127.0.0.1:PORT/PATH as a JSON object; NULL unless 200. */
+static json_t *get_json(int port, const char *path)
 {
-    char url[64];
+    char url[128];
     ts_http_result r = {0};
     json_t *j = NULL;
     ts_error e;
-    int rc = -1;
 
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/cluster/status", meta_port);
-    if (ts_http_call("GET", url, NULL, NULL, 0, 1000, &r, &e) == 0 && r.status == 200 &&
-        ts_json_parse_object(r.body, r.body_len, &j, &e) == 0) {
-        rc = tess_servers_from_json(j, out, &e) == 0 ? 0 : -1;
-        json_decref(j);
-    }
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    if (ts_http_call("GET", url, NULL, NULL, 0, 1000, &r, &e) != 0 || r.status != 200 ||
+        ts_json_parse_object(r.body, r.body_len, &j, &e) != 0)
+        j = NULL;
     ts_http_result_free(&r);
-    return rc;
+    return j;
+}
+
+/* Ids of the chunkservers the metadata service reports "up".  Only the
+ * leader of a Raft group answers (the others say 421), so a success also
+ * means a leader was elected. */
+static int chunkservers_up(const cluster *cl, tess_servers *out)
+{
+    ts_error e;
+
+    for (size_t i = 0; i < cl->n; i++) {
+        if (cl->d[i].role != ROLE_META)
+            continue;
+        json_t *j = get_json(cl->d[i].port, "/v1/cluster/status");
+        if (j == NULL)
+            continue;
+        int rc = tess_servers_from_json(j, out, &e) == 0 ? 0 : -1;
+        json_decref(j);
+        return rc;
+    }
+    return -1;
+}
+
+/* The Raft role of a metadata server ("leader", "follower", ...), "" for a
+ * single server or when it does not answer.  out has 16 bytes. */
+static void raft_role(int port, char *out)
+{
+    json_t *j = get_json(port, "/v1/raft/status");
+    const char *role = j ? json_string_value(json_object_get(j, "role")) : NULL;
+
+    snprintf(out, 16, "%s", role ? role : "");
+    json_decref(j);
 }
 
 /* Free loopback ports: bind port 0 for each and read what the kernel gave.
@@ -485,7 +573,7 @@ static int wait_ready(cluster *cl)
                 break;
             }
         }
-        if (all && (have_status = chunkservers_up(meta->port, &up) == 0)) {
+        if (all && (have_status = chunkservers_up(cl, &up) == 0)) {
             for (i = 0; i < cl->n && all; i++) {
                 const tess_server *s;
                 if (cl->d[i].role != ROLE_CHUNK)
@@ -509,9 +597,9 @@ static int wait_ready(cluster *cl)
                 for (i = 0; i < cl->n; i++)
                     if (cl->d[i].role == ROLE_CHUNK)
                         break;
-                cli_error("local up: chunkservers did not all register as up with meta-1 "
-                          "within %d s%s", UP_DEADLINE_MS / 1000,
-                          have_status ? "" : " (no cluster status)");
+                cli_error("local up: chunkservers did not all register as up with the "
+                          "metadata service within %d s%s", UP_DEADLINE_MS / 1000,
+                          have_status ? "" : " (no cluster status: no Raft leader?)");
                 print_log_tail(cl, meta, 20);
             } else {
                 cli_error("local up: %s did not answer on 127.0.0.1:%d/health within %d s",
@@ -537,8 +625,9 @@ static const char up_usage[] =
     "of this program, else from PATH.\n"
     "\n"
     "  -d, --dir DIR              cluster directory (default ./" CLI_DEFAULT_LOCAL_DIR ")\n"
-    "      --metas N              metadata servers (default 1; Raft replication\n"
-    "                             is not implemented yet, so 1 is started)\n"
+    "      --metas N              metadata servers: 1 (alone, with its own log), or\n"
+    "                             3 or 5 (a Raft group; default 3).  Used when DIR\n"
+    "                             is new; later `up`s restart the recorded ones\n"
     "      --chunkservers N       chunkservers (default 3)\n"
     "      --chunk-size BYTES     chunk size written to client.conf (default 64M)\n"
     "      --heartbeat-timeout MS a chunkserver silent this long is down\n"
@@ -547,6 +636,8 @@ static const char up_usage[] =
     "                             (see tessera-chunk --help), e.g.\n"
     "                             scrub_bytes_per_sec=1G; remembered by later\n"
     "                             `up`s of the same DIR\n"
+    "      --set-meta KEY=VALUE   the same for every metadata server's config\n"
+    "                             (see tessera-meta --help), e.g. snapshot_every=500\n"
     "      --no-mount             do not mount the filesystem at DIR/mnt\n"
     "                             (default: mounted with tessera-mount, log in\n"
     "                             DIR/mount.log)\n"
@@ -559,14 +650,14 @@ static int local_up(int argc, char **argv)
         {"chunkservers", required_argument, NULL, 'n'}, {"chunk-size", required_argument, NULL, 'c'},
         {"heartbeat-timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
         {"no-mount", no_argument, NULL, 'M'}, {"set-chunk", required_argument, NULL, 'S'},
-        {NULL, 0, NULL, 0}};
+        {"set-meta", required_argument, NULL, 'T'}, {NULL, 0, NULL, 0}};
     const char *dir = CLI_DEFAULT_LOCAL_DIR;
-    unsigned metas = 1, nchunk = 0, hb = 0;
+    unsigned metas = 3, nchunk = 0, hb = 0;
     uint64_t chunk_size = 0;
     char *bins[2] = {NULL, NULL};
     int ports[MAX_DAEMONS], hb_given = 0, ch, rc = 1, state, no_mount = 0;
-    const char *chunk_sets[MAX_CHUNK_SETS];
-    size_t nchunk_sets = 0;
+    const char *chunk_sets[MAX_CHUNK_SETS], *meta_sets[MAX_CHUNK_SETS];
+    size_t nchunk_sets = 0, nmeta_sets = 0;
     size_t nnew = 0, have_chunk = 0;
     cluster *cl = ts_calloc(1, sizeof(*cl));
     ts_error e;
@@ -577,8 +668,13 @@ static int local_up(int argc, char **argv)
         switch (ch) {
         case 'd': dir = optarg; break;
         case 'm':
-            if (cli_parse_uint("local up", "--metas", optarg, 1, 7, &metas) != 0)
+            if (cli_parse_uint("local up", "--metas", optarg, 1, 5, &metas) != 0)
                 goto free_cluster;
+            if (metas % 2 == 0) {
+                /* An even group tolerates no more failures than one less. */
+                rc = cli_usage_error("local up", "--metas %u: expected 1, 3 or 5", metas);
+                goto free_cluster;
+            }
             break;
         case 'n':
             if (cli_parse_uint("local up", "--chunkservers", optarg, 1, MAX_DAEMONS - 8, &nchunk) != 0)
@@ -603,6 +699,14 @@ static int local_up(int argc, char **argv)
             }
             chunk_sets[nchunk_sets++] = optarg;
             break;
+        case 'T':
+            if (strchr(optarg, '=') == NULL || optarg[0] == '=' || nmeta_sets == MAX_CHUNK_SETS) {
+                rc = cli_usage_error("local up", "--set-meta '%s': expected KEY=VALUE (at most "
+                                     "%d of them)", optarg, MAX_CHUNK_SETS);
+                goto free_cluster;
+            }
+            meta_sets[nmeta_sets++] = optarg;
+            break;
         default: rc = cli_bad_option("local up", argv, ch); goto free_cluster;
         }
     }
@@ -610,8 +714,6 @@ static int local_up(int argc, char **argv)
         rc = cli_usage_error("local up", "unexpected argument '%s'", argv[optind]);
         goto free_cluster;
     }
-    if (metas > 1)
-        printf("note: Raft replication is not implemented yet: starting 1 metadata server\n");
     if (make_absolute(dir, cl->dir, sizeof(cl->dir)) != 0)
         goto free_cluster;
     for (int r = 0; r < 2; r++) {
@@ -641,14 +743,24 @@ static int local_up(int argc, char **argv)
             goto free_bins;
         }
     }
+    for (size_t i = 0; i < nmeta_sets; i++) {
+        if (add_meta_set(cl, meta_sets[i]) != 0) {
+            cli_error("local up: --set-meta '%s': too long, or more than %d settings in all",
+                      meta_sets[i], MAX_CHUNK_SETS);
+            goto free_bins;
+        }
+    }
     if (state == 1 && nchunk == 0)
         nchunk = 3;
     for (size_t i = 0; i < cl->n; i++)
         have_chunk += cl->d[i].role == ROLE_CHUNK;
-    if (!the_meta(cl)) {
+    int have_meta = the_meta(cl) != NULL;
+    /* The group is fixed when the directory is new: its members are in
+     * every meta.conf, and changing it is `tessera admin raft add|remove`. */
+    for (unsigned k = 1; !have_meta && k <= metas; k++) {
         daemon_info *d = &cl->d[cl->n++];
         memset(d, 0, sizeof(*d));
-        snprintf(d->name, sizeof(d->name), "meta-1");
+        snprintf(d->name, sizeof(d->name), "meta-%u", k);
         d->role = ROLE_META;
         d->port = -1;
         nnew++;
@@ -844,9 +956,10 @@ static const char status_usage[] =
     "usage: tessera local status [--dir DIR]\n"
     "\n"
     "Show each daemon of the local cluster in DIR (default ./" CLI_DEFAULT_LOCAL_DIR "): name, role,\n"
-    "PID, address and health: healthy (answers /health), running (process\n"
-    "alive, not answering) or stopped; and the mount at DIR/mnt: mounted,\n"
-    "dead (its tessera-mount is gone) or not mounted.\n"
+    "PID, address, health: healthy (answers /health), running (process\n"
+    "alive, not answering) or stopped, and for the metadata servers of a Raft\n"
+    "group their Raft role (leader, follower, candidate, learner); and the\n"
+    "mount at DIR/mnt: mounted, dead (its tessera-mount is gone) or not mounted.\n"
     "\n"
     "  -d, --dir DIR   cluster directory\n"
     "  -h, --help      this help\n";
@@ -866,16 +979,19 @@ static int local_status(int argc, char **argv)
         return 1;
     }
     printf("cluster %s\n", cl->dir);
-    printf("%-8s %-6s %-8s %-16s %s\n", "NAME", "ROLE", "PID", "ADDRESS", "HEALTH");
+    printf("%-8s %-6s %-8s %-16s %-8s %s\n", "NAME", "ROLE", "PID", "ADDRESS", "HEALTH", "RAFT");
     for (size_t i = 0; i < cl->n; i++) {
         daemon_info *d = &cl->d[i];
-        char addr[32], pid[16];
+        char addr[32], pid[16], raft[16] = "";
 
         probe(cl, d);
         snprintf(addr, sizeof(addr), "127.0.0.1:%d", d->port);
         snprintf(pid, sizeof(pid), d->pid ? "%d" : "-", (int)d->pid);
-        printf("%-8s %-6s %-8s %-16s %s\n", d->name, role_name(d->role), pid, addr,
-               d->pid == 0 ? "stopped" : healthy(d->port) ? "healthy" : "running");
+        if (d->role == ROLE_META && d->pid != 0)
+            raft_role(d->port, raft);
+        printf("%-8s %-6s %-8s %-16s %-8s %s\n", d->name, role_name(d->role), pid, addr,
+               d->pid == 0 ? "stopped" : healthy(d->port) ? "healthy" : "running",
+               raft[0] ? raft : "-");
     }
     cli_local_mount_status(cl->dir);
     free(cl);

@@ -116,6 +116,10 @@ int tess_client_open(const tess_client_opts *opts, tess_client **out, ts_error *
     pthread_mutex_init(&c->pool_mu, NULL);
     pthread_mutex_init(&c->suspect_mu, NULL);
     pthread_cond_init(&c->pool_cv, NULL);
+    /* Nonzero: 0 means "no request id" on the wire. */
+    while (c->client_id == 0)
+        ts_random_bytes(&c->client_id, sizeof(c->client_id));
+    c->next_seq = 1;
     if ((rc = parse_meta_list(c, opts->meta, err)) != 0) {
         tess_client_close(c);
         return rc;
@@ -156,6 +160,7 @@ void tess_client_close(tess_client *c)
     free(c->threads);
     for (size_t i = 0; i < c->nmeta; i++)
         free(c->meta[i]);
+    free(c->pending_seqs);
     tess_servers_free(&c->members);
     pthread_cond_destroy(&c->pool_cv);
     pthread_mutex_destroy(&c->pool_mu);
@@ -177,6 +182,35 @@ const char *tess_client_meta_addr(const tess_client *c)
     a = mc->meta[mc->meta_cur];
     pthread_mutex_unlock(&mc->meta_mu);
     return a;
+}
+
+size_t tess_client_meta_count(const tess_client *c)
+{
+    tess_client *mc = (tess_client *)c;   /* the lock is not part of the value */
+    size_t n;
+
+    pthread_mutex_lock(&mc->meta_mu);
+    n = mc->nmeta;
+    pthread_mutex_unlock(&mc->meta_mu);
+    return n;
+}
+
+const char *tess_client_meta_at(const tess_client *c, size_t i)
+{
+    tess_client *mc = (tess_client *)c;
+    const char *a = NULL;
+
+    pthread_mutex_lock(&mc->meta_mu);
+    if (i < mc->nmeta)
+        a = mc->meta[i];
+    pthread_mutex_unlock(&mc->meta_mu);
+    return a;
+}
+
+int tess_meta_admin_call(tess_client *c, const char *method, const char *path, json_t *req,
+                         json_t **resp, ts_error *err)
+{
+    return tess_meta_call(c, method, path, req, resp, path, err);
 }
 
 /* ----------------------------------------------------------- meta calls */
@@ -209,22 +243,96 @@ static int meta_from_location(tess_client *c, const char *location)
     return idx;
 }
 
+/* Calls that change the namespace: they carry a request id, so that a
+ * retry after a timeout or a failover is applied once. */
+static int is_mutation(const char *path)
+{
+    static const char *const paths[] = {
+        "/v1/ns/setattr", "/v1/ns/mkdir", "/v1/ns/create", "/v1/ns/unlink", "/v1/ns/rmdir",
+        "/v1/ns/rename", "/v1/ns/symlink", "/v1/ns/link", "/v1/ns/setxattr",
+        "/v1/ns/removexattr", "/v1/file/commit",
+    };
+    for (size_t i = 0; i < TS_ARRAY_LEN(paths); i++)
+        if (strcmp(path, paths[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Numbers a mutating request and adds its id to req: "client" (16 hex
+ * digits), "seq", and "acked" (every seq below the lowest one still
+ * waiting has its answer).  Returns the seq, to pass to request_done. */
+static uint64_t request_begin(tess_client *c, json_t *req)
+{
+    char hex[17];
+    uint64_t seq, lowest;
+
+    pthread_mutex_lock(&c->meta_mu);
+    seq = c->next_seq++;
+    if (c->npending == c->pending_cap) {
+        c->pending_cap = c->pending_cap ? 2 * c->pending_cap : 16;
+        c->pending_seqs = ts_realloc(c->pending_seqs, c->pending_cap * sizeof(uint64_t));
+    }
+    c->pending_seqs[c->npending++] = seq;
+    lowest = seq;
+    for (size_t i = 0; i < c->npending; i++)
+        lowest = TS_MIN(lowest, c->pending_seqs[i]);
+    pthread_mutex_unlock(&c->meta_mu);
+    snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)c->client_id);
+    if (json_object_set_new(req, "client", json_string(hex)) != 0 ||
+        json_object_set_new(req, "seq", json_integer((json_int_t)seq)) != 0 ||
+        json_object_set_new(req, "acked", json_integer((json_int_t)(lowest - 1))) != 0)
+        ts_die("libtessera: out of memory building a request");
+    return seq;
+}
+
+/* The request numbered seq has its final answer (or was given up). */
+static void request_done(tess_client *c, uint64_t seq)
+{
+    pthread_mutex_lock(&c->meta_mu);
+    for (size_t i = 0; i < c->npending; i++) {
+        if (c->pending_seqs[i] == seq) {
+            c->pending_seqs[i] = c->pending_seqs[--c->npending];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->meta_mu);
+}
+
 /* Errors worth another try on another server (or the same one later). */
 static int retryable(int code)
 {
     return code == TS_EUNAVAIL || code == TS_ETIMEDOUT;
 }
 
+static int call_with_retries(tess_client *c, const char *method, const char *path,
+                             const char *body, json_t **resp, const char *what, ts_error *err);
+
 int tess_meta_call(tess_client *c, const char *method, const char *path, json_t *req,
                    json_t **resp, const char *what, ts_error *err)
 {
+    /* The same id on every try: a server that applied an earlier try
+     * answers with that result. */
+    uint64_t seq = req && strcmp(method, "POST") == 0 && is_mutation(path) ?
+                   request_begin(c, req) : 0;
     char *body = req ? ts_json_dump(req) : NULL;
+    int rc = call_with_retries(c, method, path, body, resp, what, err);
+
+    json_decref(req);
+    free(body);
+    if (seq)
+        request_done(c, seq);
+    return rc;
+}
+
+/* tess_meta_call after the body is built: the tries. */
+static int call_with_retries(tess_client *c, const char *method, const char *path,
+                             const char *body, json_t **resp, const char *what, ts_error *err)
+{
     int64_t deadline = ts_mono_ms() + TESS_META_RETRY_MS;
     int backoff_ms = 50, redirects = 0, rc;
     size_t idx, tried_in_round = 0;
     ts_error last;
 
-    json_decref(req);
     ts_error_clear(&last);
     pthread_mutex_lock(&c->meta_mu);
     idx = c->meta_cur;
@@ -273,14 +381,12 @@ int tess_meta_call(tess_client *c, const char *method, const char *path, json_t 
                     err->code = rc;
             }
             ts_http_result_free(&r);
-            free(body);
             return rc;
         }
         ts_http_result_free(&r);
         if (!retryable(rc) && rc != TS_ENOTLEADER) {
             if (err)
                 *err = last;
-            free(body);
             return rc;
         }
         /* Unreachable or not serving: try the next server; after a full
@@ -295,7 +401,6 @@ int tess_meta_call(tess_client *c, const char *method, const char *path, json_t 
             backoff_ms = TS_MIN(backoff_ms * 2, 1000);
         }
     }
-    free(body);
     if (last.code == TS_ENOTLEADER || last.code == 0)
         last.code = TS_EUNAVAIL;
     return ts_fail(err, last.code, "%s: no metadata server answered (last: %s)", what, last.msg);

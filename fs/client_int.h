@@ -43,6 +43,15 @@ struct tess_client {
     size_t nmeta;
     size_t meta_cur;            /* the one that answered last */
 
+    /* Request ids of mutating calls (guarded by meta_mu): a random client
+     * id, the next sequence number and the ones still waiting for an
+     * answer, whose lowest bounds what the server must remember
+     * (metadata/session.h). */
+    uint64_t client_id;
+    uint64_t next_seq;
+    uint64_t *pending_seqs;
+    size_t npending, pending_cap;
+
     /* Membership cache (GET /v1/cluster/servers). */
     pthread_mutex_t members_mu;
     tess_servers members;

@@ -83,6 +83,16 @@ unsigned tess_client_replicas(const tess_client *c);
 /* The metadata server that answered last ("host:port"; owned by c; may
  * change under concurrent use, so copy it). */
 const char *tess_client_meta_addr(const tess_client *c);
+/* The metadata server addresses known to c (configured ones first, then
+ * any a 421 named): how many, and the i-th ("host:port"; valid until
+ * tess_client_close). */
+size_t tess_client_meta_count(const tess_client *c);
+const char *tess_client_meta_at(const tess_client *c, size_t i);
+/* An operator call to the metadata service (e.g. POST /v1/raft/add): sent
+ * to the leader with the same redirects and retries as every other call.
+ * req (may be NULL) is consumed; *resp is the answer object on success. */
+int tess_meta_admin_call(tess_client *c, const char *method, const char *path, json_t *req,
+                         json_t **resp, ts_error *err);
 
 /* ------------------------------------------------------- metadata calls */
 /* Each maps to the PROTOCOL.md endpoint of the same name.  Server errors come

@@ -65,9 +65,14 @@ void cmd_free(cmd *c)
 
 void cmd_encode(const cmd *c, ts_buf *b)
 {
-    ts_enc_u8(b, CMD_VERSION);
+    ts_enc_u8(b, c->client ? CMD_VERSION : CMD_VERSION_NO_CLIENT);
     ts_enc_u8(b, c->type);
     ts_enc_i64(b, c->now_ns);
+    if (c->client) {
+        ts_enc_u64(b, c->client);
+        ts_enc_u64(b, c->seq);
+        ts_enc_u64(b, c->acked);
+    }
     switch (c->type) {
     case CMD_MKDIR:
         ts_enc_u64(b, c->u.mkdir.parent);
@@ -229,12 +234,21 @@ int cmd_decode(const void *p, size_t len, cmd *c, ts_error *err)
     uint8_t type = ts_dec_u8(&d);
     if (!ts_dec_ok(&d))
         return ts_fail(err, TS_ECORRUPT, "command: truncated header (%zu bytes)", len);
-    if (version != CMD_VERSION)
+    if (version != CMD_VERSION && version != CMD_VERSION_NO_CLIENT)
         return ts_fail(err, TS_ECORRUPT, "command: unknown version %u", version);
     if (type == 0 || type >= CMD_TYPE_END_)
         return ts_fail(err, TS_ECORRUPT, "command: unknown type %u", type);
     c->type = type;
     c->now_ns = ts_dec_i64(&d);
+    if (version == CMD_VERSION) {
+        c->client = ts_dec_u64(&d);
+        c->seq = ts_dec_u64(&d);
+        c->acked = ts_dec_u64(&d);
+        if (ts_dec_ok(&d) && c->client == 0) {
+            memset(c, 0, sizeof(*c));
+            return ts_fail(err, TS_ECORRUPT, "command: version %u with client id 0", version);
+        }
+    }
     switch (type) {
     case CMD_MKDIR:
         c->u.mkdir.parent = ts_dec_u64(&d);

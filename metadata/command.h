@@ -7,10 +7,17 @@
  * encoded command and every replay gives the same state.  Inode numbers are
  * not in the command: the state machine allocates them from its counter.
  *
- * Wire form (common/codec.h): u8 version (CMD_VERSION), u8 type, i64 now_ns,
- * then the fields of that type in the order of the structs below.  The
- * decoder rejects an unknown version or type, a truncated body and trailing
- * bytes.
+ * Wire form (common/codec.h): u8 version, u8 type, i64 now_ns, then (version
+ * 2 only) the client request id -- u64 client, u64 seq, u64 acked -- then
+ * the fields of that type in the order of the structs below.  A command
+ * without a client id (client == 0) is encoded as version 1, the form that
+ * predates request ids, so logs written before them decode unchanged and
+ * the encoder's output for them is the same bytes as before.  The decoder
+ * rejects an unknown version or type, a truncated body and trailing bytes.
+ *
+ * The request id makes a retried request idempotent: the state machine
+ * remembers each client's recent results (metadata/session.h) and answers a
+ * repeated (client, seq) with the first result instead of applying again.
  *
  * Ownership: a cmd owns its strings and arrays (malloc'd); cmd_free releases
  * them.  A cmd filled by hand must use malloc'd memory too (ts_strdup).
@@ -22,7 +29,8 @@
 #include "common/util.h"
 #include "metadata/namespace.h"
 
-#define CMD_VERSION 1
+#define CMD_VERSION_NO_CLIENT 1   /* no request id (older logs, internal commands) */
+#define CMD_VERSION 2             /* with the request id */
 
 enum cmd_type {
     CMD_MKDIR = 1,
@@ -43,6 +51,9 @@ enum cmd_type {
 typedef struct cmd {
     uint8_t type;           /* enum cmd_type */
     int64_t now_ns;         /* the leader's clock when the request arrived */
+    uint64_t client;        /* request id: the client's random id, 0 = none */
+    uint64_t seq;           /* the client's sequence number of this request */
+    uint64_t acked;         /* every seq <= acked of this client was answered */
     union {
         struct { uint64_t parent; char *name; uint32_t mode, uid, gid; } mkdir;
         struct { uint64_t parent; char *name; uint32_t mode, uid, gid, flags; } create;

@@ -10,6 +10,7 @@ libtsmeta_a_SOURCES = \
 	metadata/namespace_extents.c metadata/namespace_check.c metadata/namespace_codec.c \
 	metadata/namespace_xattr.c \
 	metadata/command.c metadata/command.h \
+	metadata/session.c metadata/session.h \
 	metadata/wal.c metadata/wal.h \
 	metadata/snapshot.c metadata/snapshot.h \
 	metadata/store.c metadata/store.h \
@@ -26,7 +27,7 @@ libtsmeta_a_SOURCES += \
 	metadata/raft/raft_transport.c metadata/raft/raft_transport.h
 libtsmeta_a_SOURCES += \
 	metadata/meta_api.c metadata/meta_api.h metadata/meta_api_int.h \
-	metadata/meta_cluster_api.c
+	metadata/meta_cluster_api.c metadata/meta_raft_api.c
 
 bin_PROGRAMS += tessera-meta
 tessera_meta_SOURCES = metadata/main.c

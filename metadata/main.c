@@ -8,7 +8,11 @@
  *   1. config and logging -- everything after may need to report errors;
  *   2. signals blocked    -- before any thread exists, so every thread
  *                            inherits the mask and only sigwait sees them;
- *   3. store              -- recovery must finish before serving a request;
+ *   3. Raft transport     -- replicated mode: the store's Raft server sends
+ *                            through it from its first step;
+ *   3b. store             -- recovery must finish before serving a request
+ *                            (replicated: starts the Raft server, which the
+ *                            transport then delivers to);
  *   4. cluster soft state -- empty; heartbeats refill it;
  *   5. HTTP API           -- last: the port opens only when we can answer.
  */
@@ -22,11 +26,13 @@
 #include "common/util.h"
 #include "metadata/cluster.h"
 #include "metadata/meta_api.h"
+#include "metadata/raft/raft_node.h"
+#include "metadata/raft/raft_transport.h"
 #include "metadata/store.h"
 
 static const char *const known_keys[] = {
     "listen", "data_dir", "log_file", "log_level", "heartbeat_timeout_ms", "snapshot_every",
-    "wal_fsync", NULL,
+    "wal_fsync", "id", "peers", "join", "raft_tick_ms", NULL,
 };
 
 static void usage(FILE *out)
@@ -58,15 +64,99 @@ static void usage(FILE *out)
         "  snapshot_every        write a snapshot every N log records (100000)\n"
         "  wal_fsync             fsync the log before answering (true).  false is for\n"
         "                        benchmarks only and UNSAFE: a machine crash loses\n"
-        "                        acknowledged updates\n");
+        "                        acknowledged updates\n"
+        "\n"
+        "Replication (Raft; common/PROTOCOL.md, README \"Metadata high availability\"):\n"
+        "  id                    this server's name in the group, NAME-N with N a\n"
+        "                        positive number unique in the group (the Raft member\n"
+        "                        id), e.g. meta-1 (none: single server)\n"
+        "  peers                 the group: id=HOST:PORT,... including this server, e.g.\n"
+        "                        meta-1=h1:7001,meta-2=h2:7001,meta-3=h3:7001 (none:\n"
+        "                        single server with its own log, as without Raft).\n"
+        "                        Every member of a new group must be given the same\n"
+        "                        list; it is used only for a new data directory, later\n"
+        "                        changes go through `tessera admin raft add|remove`\n"
+        "  join                  start empty and wait to be added to an existing group\n"
+        "                        with `tessera admin raft add` (false); peers then only\n"
+        "                        needs this server's own entry\n"
+        "  raft_tick_ms          Raft clock tick; elections time out after 10-20 ticks,\n"
+        "                        heartbeats every 2 (50)\n"
+        "  snapshot_every and wal_fsync apply to the Raft log and snapshots too\n");
 }
 
 struct settings {
-    const char *listen, *data_dir, *log_file;
+    const char *listen, *data_dir, *log_file, *id, *peers;
     int log_level;
-    int64_t heartbeat_timeout_ms, snapshot_every;
-    int wal_fsync;
+    int64_t heartbeat_timeout_ms, snapshot_every, raft_tick_ms;
+    int wal_fsync, join;
 };
+
+/* Replicated mode: the group as configured. */
+struct group {
+    uint64_t self;              /* Raft id of this server; 0 = single server */
+    char self_addr[RAFT_ADDR_MAX];
+    raft_conf conf;
+    char names[RAFT_MAX_MEMBERS][64];
+};
+
+/* "meta-3" -> 3: the number after the last '-' (or the whole name). */
+static int raft_id_of(const char *name, uint64_t *id, ts_error *err)
+{
+    const char *dash = strrchr(name, '-'), *num = dash ? dash + 1 : name;
+    char *end;
+    unsigned long long v = strtoull(num, &end, 10);
+    if (*num == '\0' || *end != '\0' || v == 0 || v > UINT32_MAX)
+        return ts_fail(err, TS_EINVAL, "id '%s': expected NAME-N with N a positive number "
+                       "(e.g. meta-1)", name);
+    *id = v;
+    return 0;
+}
+
+/* Parses peers = "id=host:port,..." into g (and checks id is in it). */
+static int parse_group(const struct settings *s, struct group *g, ts_error *err)
+{
+    char *copy = ts_strdup(s->peers), *save = NULL;
+    int rc = raft_id_of(s->id, &g->self, err);
+    for (char *tok = strtok_r(copy, ",", &save); rc == 0 && tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        char *eq = strchr(tok, '='), *host = NULL;
+        int port;
+        if (eq == NULL) {
+            rc = ts_fail(err, TS_EINVAL, "peers: '%s' is not id=host:port", tok);
+            break;
+        }
+        *eq = '\0';
+        uint64_t id;
+        if ((rc = raft_id_of(tok, &id, err)) != 0 ||
+            (rc = ts_parse_hostport(eq + 1, &host, &port, err)) != 0) {
+            ts_error_prefix(err, "peers");
+            break;
+        }
+        free(host);
+        if (g->conf.n == RAFT_MAX_MEMBERS || strlen(eq + 1) >= RAFT_ADDR_MAX ||
+            strlen(tok) >= sizeof(g->names[0]) || raft_conf_find(&g->conf, id) != NULL) {
+            rc = ts_fail(err, TS_EINVAL, "peers: '%s': duplicate id, address too long or more "
+                         "than %d members", tok, RAFT_MAX_MEMBERS);
+            break;
+        }
+        raft_member *m = &g->conf.m[g->conf.n];
+        m->id = id;
+        m->role = RAFT_VOTER;
+        snprintf(m->addr, sizeof(m->addr), "%s", eq + 1);
+        snprintf(g->names[g->conf.n], sizeof(g->names[0]), "%s", tok);
+        g->conf.n++;
+    }
+    free(copy);
+    if (rc != 0)
+        return rc;
+    const raft_member *me = raft_conf_find(&g->conf, g->self);
+    if (me == NULL)
+        return ts_fail(err, TS_EINVAL, "peers does not list this server (id %s)", s->id);
+    snprintf(g->self_addr, sizeof(g->self_addr), "%s", me->addr);
+    return 0;
+}
 
 static int read_settings(const ts_config *cfg, struct settings *s, ts_error *err)
 {
@@ -87,8 +177,17 @@ static int read_settings(const ts_config *cfg, struct settings *s, ts_error *err
     if ((rc = ts_config_int(cfg, "heartbeat_timeout_ms", 30000, &s->heartbeat_timeout_ms,
                             err)) != 0 ||
         (rc = ts_config_int(cfg, "snapshot_every", 100000, &s->snapshot_every, err)) != 0 ||
-        (rc = ts_config_bool(cfg, "wal_fsync", 1, &s->wal_fsync, err)) != 0)
+        (rc = ts_config_bool(cfg, "wal_fsync", 1, &s->wal_fsync, err)) != 0 ||
+        (rc = ts_config_bool(cfg, "join", 0, &s->join, err)) != 0 ||
+        (rc = ts_config_int(cfg, "raft_tick_ms", 50, &s->raft_tick_ms, err)) != 0)
         return rc;
+    s->id = ts_config_str(cfg, "id", NULL);
+    s->peers = ts_config_str(cfg, "peers", NULL);
+    if ((s->id == NULL) != (s->peers == NULL))
+        return ts_fail(err, TS_EINVAL, "id and peers go together (both for a Raft group, "
+                       "neither for a single server)");
+    if (s->raft_tick_ms < 5 || s->raft_tick_ms > 10000)
+        return ts_fail(err, TS_EINVAL, "raft_tick_ms must be 5..10000");
     if (s->heartbeat_timeout_ms <= 0)
         return ts_fail(err, TS_EINVAL, "heartbeat_timeout_ms must be positive");
     if (s->snapshot_every <= 0)
@@ -147,6 +246,8 @@ int main(int argc, char **argv)
     int port = 0;
     store *st = NULL;
     cluster *cl = NULL;
+    raft_transport *rt = NULL;
+    struct group g;
     meta_api *api = NULL;
     ts_config *cfg = ts_config_new();
 
@@ -164,8 +265,10 @@ int main(int argc, char **argv)
         status = 2;
         goto free_config;
     }
+    memset(&g, 0, sizeof(g));
     if (read_settings(cfg, &s, &err) != 0 ||
-        ts_parse_hostport(s.listen, &host, &port, &err) != 0) {
+        ts_parse_hostport(s.listen, &host, &port, &err) != 0 ||
+        (s.peers != NULL && parse_group(&s, &g, &err) != 0)) {
         fprintf(stderr, "tessera-meta: %s\n", err.msg);
         status = 2;
         goto free_config;
@@ -188,13 +291,31 @@ int main(int argc, char **argv)
     if (!s.wal_fsync)
         TS_WARN("wal_fsync=false: the log is not fsynced; a machine crash loses acknowledged "
                 "updates (benchmarks only)");
+    if (g.self != 0) {
+        if (raft_transport_new(g.self, g.self_addr, &rt, &err) != 0) {
+            fprintf(stderr, "tessera-meta: cannot start: %s\n", err.msg);
+            goto free_host;
+        }
+        so.raft_id = g.self;
+        so.raft_peers = s.join ? NULL : &g.conf;
+        so.raft_send = raft_transport_send;
+        so.raft_send_arg = rt;
+        so.raft_tick_ms = (int)s.raft_tick_ms;
+    }
     if (store_open(&so, &st, &err) != 0) {
         TS_ERROR("cannot start: %s", err.msg);
         fprintf(stderr, "tessera-meta: cannot start: %s\n", err.msg);
-        goto free_host;
+        goto free_transport;
     }
     cl = cluster_new(s.heartbeat_timeout_ms);
     api = meta_api_new(st, cl);
+    if (rt != NULL) {
+        raft_transport_attach(rt, store_raft(st));
+        meta_api_set_raft(api, rt, &g.conf, g.names);
+        TS_INFO("Raft member %s (%llu) at %s, %u configured peers%s", s.id,
+                (unsigned long long)g.self, g.self_addr, g.conf.n,
+                s.join ? "; joining: waiting to be added" : "");
+    }
     if (meta_api_listen(api, host, port, 0, &err) != 0) {
         TS_ERROR("cannot listen on %s: %s", s.listen, err.msg);
         fprintf(stderr, "tessera-meta: cannot listen on %s: %s\n", s.listen, err.msg);
@@ -210,7 +331,9 @@ int main(int argc, char **argv)
 stop_all:
     meta_api_free(api);     /* waits for running handlers */
     cluster_free(cl);
-    store_close(st);        /* syncs the log */
+    store_close(st);        /* syncs the log, stops the Raft server */
+free_transport:
+    raft_transport_free(rt);    /* after the Raft server: nothing sends any more */
     if (status == 0)
         TS_INFO("stopped");
 free_host:

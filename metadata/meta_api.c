@@ -5,6 +5,7 @@
  */
 #include "metadata/meta_api_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "common/log.h"
@@ -76,13 +77,38 @@ static json_t *empty_reply(void)
     return o;
 }
 
-/* Submits c; answers attr (want_attr) or {} on success, the error otherwise.
- * Frees c. */
-static int submit(meta_api *api, cmd *c, int want_attr, ts_http_response *resp)
+int api_request_id(const json_t *b, cmd *c, ts_error *err)
+{
+    const json_t *jc = json_object_get(b, "client");
+    int present;
+    if (!jc || json_is_null(jc))
+        return 0;
+    const char *hex = json_string_value(jc);
+    uint8_t raw[8];
+    if (!hex || strlen(hex) != 16 || ts_hex_decode(hex, raw, sizeof(raw)) != 0)
+        return ts_fail(err, TS_EINVAL, "field 'client': expected 16 hex digits");
+    c->client = 0;
+    for (int i = 0; i < 8; i++)
+        c->client = c->client << 8 | raw[i];
+    if (c->client == 0)
+        return ts_fail(err, TS_EINVAL, "field 'client': must not be zero");
+    if (ts_json_u64(b, "seq", &c->seq, err) != 0 ||
+        ts_json_u64_opt(b, "acked", &c->acked, &present, err) != 0)
+        return TS_EINVAL;
+    if (c->seq == 0 || c->acked >= c->seq)
+        return ts_fail(err, TS_EINVAL, "field 'seq': must be positive and above 'acked'");
+    return 0;
+}
+
+/* Submits c (with the request id of b); answers attr (want_attr) or {} on
+ * success, the error otherwise.  Frees c. */
+static int submit(meta_api *api, const json_t *b, cmd *c, int want_attr, ts_http_response *resp)
 {
     ts_error e = {0};
     cmd_result res;
-    int rc = store_submit(api->st, c, &res, &e);
+    int rc = api_request_id(b, c, &e);
+    if (rc == 0)
+        rc = store_submit(api->st, c, &res, &e);
     cmd_free(c);
     if (rc)
         return api_fail(resp, &e);
@@ -254,7 +280,7 @@ static int h_setattr(meta_api *api, const json_t *b, ts_http_response *resp)
     if (ts_json_i64_opt(b, "mtime", &a->mtime_ns, &present, &e) != 0)
         return api_fail(resp, &e);
     a->valid |= present ? NS_SETATTR_MTIME : 0;
-    return submit(api, &c, 1, resp);
+    return submit(api, b, &c, 1, resp);
 }
 
 static int h_mkdir(meta_api *api, const json_t *b, ts_http_response *resp)
@@ -267,7 +293,7 @@ static int h_mkdir(meta_api *api, const json_t *b, ts_http_response *resp)
         api_u32(b, "uid", &c.u.mkdir.uid, &e) != 0 || api_u32(b, "gid", &c.u.mkdir.gid, &e) != 0)
         return api_fail(resp, &e);
     c.u.mkdir.name = ts_strdup(name);
-    return submit(api, &c, 1, resp);
+    return submit(api, b, &c, 1, resp);
 }
 
 static int h_create(meta_api *api, const json_t *b, ts_http_response *resp)
@@ -287,7 +313,9 @@ static int h_create(meta_api *api, const json_t *b, ts_http_response *resp)
     c.u.create.name = ts_strdup(name);
     c.u.create.flags = (excl ? NS_CREATE_EXCL : 0) | (trunc ? NS_CREATE_TRUNC : 0);
     cmd_result res;
-    int rc = store_submit(api->st, &c, &res, &e);
+    int rc = api_request_id(b, &c, &e);
+    if (rc == 0)
+        rc = store_submit(api->st, &c, &res, &e);
     cmd_free(&c);
     if (rc)
         return api_fail(resp, &e);
@@ -305,7 +333,7 @@ static int remove_entry(meta_api *api, const json_t *b, int type, ts_http_respon
         ts_json_str(b, "name", &name, &e) != 0)
         return api_fail(resp, &e);
     c.u.unlink.name = ts_strdup(name);
-    return submit(api, &c, 0, resp);
+    return submit(api, b, &c, 0, resp);
 }
 
 static int h_unlink(meta_api *api, const json_t *b, ts_http_response *resp)
@@ -338,7 +366,7 @@ static int h_rename(meta_api *api, const json_t *b, ts_http_response *resp)
     c.u.rename.flags = (uint32_t)flags;
     c.u.rename.name = ts_strdup(name);
     c.u.rename.new_name = ts_strdup(new_name);
-    return submit(api, &c, 0, resp);
+    return submit(api, b, &c, 0, resp);
 }
 
 static int h_symlink(meta_api *api, const json_t *b, ts_http_response *resp)
@@ -353,7 +381,7 @@ static int h_symlink(meta_api *api, const json_t *b, ts_http_response *resp)
         return api_fail(resp, &e);
     c.u.symlink.name = ts_strdup(name);
     c.u.symlink.target = ts_strdup(target);
-    return submit(api, &c, 1, resp);
+    return submit(api, b, &c, 1, resp);
 }
 
 static int h_link(meta_api *api, const json_t *b, ts_http_response *resp)
@@ -366,7 +394,7 @@ static int h_link(meta_api *api, const json_t *b, ts_http_response *resp)
         ts_json_str(b, "new_name", &name, &e) != 0)
         return api_fail(resp, &e);
     c.u.link.new_name = ts_strdup(name);
-    return submit(api, &c, 1, resp);
+    return submit(api, b, &c, 1, resp);
 }
 
 /* ---- extended attributes (values travel as lowercase hex) ---- */
@@ -455,7 +483,7 @@ static int h_setxattr(meta_api *api, const json_t *b, ts_http_response *resp)
     c.u.xattr.len = (uint32_t)(n / 2);
     c.u.xattr.flags = flags;
     c.u.xattr.name = ts_strdup(name);
-    return submit(api, &c, 0, resp);
+    return submit(api, b, &c, 0, resp);
 }
 
 static int h_removexattr(meta_api *api, const json_t *b, ts_http_response *resp)
@@ -466,45 +494,112 @@ static int h_removexattr(meta_api *api, const json_t *b, ts_http_response *resp)
     if (ts_json_u64(b, "ino", &c.u.xattr.ino, &e) != 0 || ts_json_str(b, "name", &name, &e) != 0)
         return api_fail(resp, &e);
     c.u.xattr.name = ts_strdup(name);
-    return submit(api, &c, 0, resp);
+    return submit(api, b, &c, 0, resp);
 }
 
 /* ---- dispatch ---- */
 
 typedef int (*post_handler)(meta_api *api, const json_t *body, ts_http_response *resp);
 
+/* read: answered from the local state, so a replicated server first makes
+ * sure it is (still) the leader and up to date (ReadIndex). */
 static const struct {
     const char *path;
     post_handler fn;
+    int read;
 } post_routes[] = {
-    { "/v1/ns/resolve", h_resolve },   { "/v1/ns/lookup", h_lookup },
-    { "/v1/ns/getattr", h_getattr },   { "/v1/ns/setattr", h_setattr },
-    { "/v1/ns/mkdir", h_mkdir },       { "/v1/ns/create", h_create },
-    { "/v1/ns/unlink", h_unlink },     { "/v1/ns/rmdir", h_rmdir },
-    { "/v1/ns/rename", h_rename },     { "/v1/ns/readdir", h_readdir },
-    { "/v1/ns/symlink", h_symlink },   { "/v1/ns/readlink", h_readlink },
-    { "/v1/ns/link", h_link },         { "/v1/file/layout", api_layout },
-    { "/v1/file/commit", api_commit }, { "/v1/chunkserver/heartbeat", api_heartbeat },
-    { "/v1/ns/getxattr", h_getxattr }, { "/v1/ns/listxattr", h_listxattr },
-    { "/v1/ns/setxattr", h_setxattr }, { "/v1/ns/removexattr", h_removexattr },
+    { "/v1/ns/resolve", h_resolve, 1 },   { "/v1/ns/lookup", h_lookup, 1 },
+    { "/v1/ns/getattr", h_getattr, 1 },   { "/v1/ns/setattr", h_setattr, 0 },
+    { "/v1/ns/mkdir", h_mkdir, 0 },       { "/v1/ns/create", h_create, 0 },
+    { "/v1/ns/unlink", h_unlink, 0 },     { "/v1/ns/rmdir", h_rmdir, 0 },
+    { "/v1/ns/rename", h_rename, 0 },     { "/v1/ns/readdir", h_readdir, 1 },
+    { "/v1/ns/symlink", h_symlink, 0 },   { "/v1/ns/readlink", h_readlink, 1 },
+    { "/v1/ns/link", h_link, 0 },         { "/v1/file/layout", api_layout, 1 },
+    { "/v1/file/commit", api_commit, 0 }, { "/v1/chunkserver/heartbeat", api_heartbeat, 0 },
+    { "/v1/ns/getxattr", h_getxattr, 1 }, { "/v1/ns/listxattr", h_listxattr, 1 },
+    { "/v1/ns/setxattr", h_setxattr, 0 }, { "/v1/ns/removexattr", h_removexattr, 0 },
 };
+
+/* Replicated mode: 0 when this server may answer a client call (the
+ * leader, caught up for reads when `read`); else the request is answered
+ * (421, or the barrier's error) and the error code returned. */
+static int leader_gate(meta_api *api, int read, ts_http_response *resp)
+{
+    char leader[RAFT_ADDR_MAX];
+    ts_error e = {0};
+    if (api->rt == NULL)
+        return 0;
+    if (!store_is_leader(api->st, leader)) {
+        api_not_leader(api, resp, "this metadata server is a follower");
+        return TS_ENOTLEADER;
+    }
+    int rc = read ? store_read_barrier(api->st, &e) : 0;
+    if (rc == TS_ENOTLEADER)
+        api_not_leader(api, resp, e.msg);
+    else if (rc != 0)
+        api_fail(resp, &e);
+    return rc;
+}
+
+/* The endpoints every server answers itself, leader or not. */
+static int handle_local(meta_api *api, const ts_http_request *req, ts_http_response *resp)
+{
+    int get = strcmp(req->method, "GET") == 0;
+    if (get && strcmp(req->path, "/health") == 0)
+        ts_http_respond_json(resp, 200, "{\"ok\":true,\"role\":\"meta\"}");
+    else if (get && strcmp(req->path, "/metrics") == 0)
+        api_metrics(api, resp);
+    else if (api->rt == NULL || strncmp(req->path, "/v1/raft/", 9) != 0)
+        return 0;
+    else if (strcmp(req->path, RAFT_TRANSPORT_PATH) == 0 && strcmp(req->method, "POST") == 0)
+        raft_transport_handle(api->rt, req, resp);
+    else if (get && strcmp(req->path, "/v1/raft/status") == 0)
+        api_raft_status(api, resp);
+    else
+        return 0;
+    return 1;
+}
+
+static void handle_raft_change(meta_api *api, const ts_http_request *req,
+                               ts_http_response *resp)
+{
+    ts_error e = {0};
+    json_t *body = NULL;
+    if (strcmp(req->method, "POST") != 0) {
+        ts_http_respond_error(resp, TS_EINVAL, "%s needs POST, not %s", req->path, req->method);
+        return;
+    }
+    if (ts_json_parse_object(req->body, req->body_len, &body, &e) != 0) {
+        ts_error_prefix(&e, "%s", req->path);
+        api_fail(resp, &e);
+        return;
+    }
+    if (leader_gate(api, 0, resp) == 0)
+        api_raft_change(api, req->path, body, resp);
+    json_decref(body);
+}
 
 void meta_api_handle(void *app, const ts_http_request *req, ts_http_response *resp)
 {
     meta_api *api = app;
     ts_error e = {0};
     atomic_fetch_add(&api->requests, 1);
+    if (handle_local(api, req, resp))
+        goto count_errors;
+    if (api->rt != NULL && strncmp(req->path, "/v1/raft/", 9) == 0) {
+        handle_raft_change(api, req, resp);
+        goto count_errors;
+    }
     if (strcmp(req->method, "GET") == 0) {
-        if (strcmp(req->path, "/health") == 0)
-            ts_http_respond_json(resp, 200, "{\"ok\":true,\"role\":\"meta\"}");
-        else if (strcmp(req->path, "/metrics") == 0)
-            api_metrics(api, resp);
-        else if (strcmp(req->path, "/v1/cluster/servers") == 0)
-            api_cluster_servers(api, resp);
-        else if (strcmp(req->path, "/v1/cluster/status") == 0)
-            api_cluster_status(api, resp);
-        else
+        int servers = strcmp(req->path, "/v1/cluster/servers") == 0;
+        if (!servers && strcmp(req->path, "/v1/cluster/status") != 0)
             goto post_routes;   /* a POST endpoint asked with GET: say so below */
+        if (leader_gate(api, 1, resp) != 0)
+            goto count_errors;
+        if (servers)
+            api_cluster_servers(api, resp);
+        else
+            api_cluster_status(api, resp);
         goto count_errors;
     }
 post_routes:
@@ -522,7 +617,12 @@ post_routes:
             api_fail(resp, &e);
             goto count_errors;
         }
-        post_routes[i].fn(api, body, resp);
+        if (leader_gate(api, post_routes[i].read, resp) == 0) {
+            post_routes[i].fn(api, body, resp);
+            /* Leadership lost while the command waited: redirect too. */
+            if (resp->status == 421 && api->rt != NULL)
+                api_not_leader(api, resp, "leadership changed during the request");
+        }
         json_decref(body);
         goto count_errors;
     }
@@ -544,13 +644,22 @@ meta_api *meta_api_new(store *st, cluster *cl)
     return api;
 }
 
+void meta_api_set_raft(meta_api *api, raft_transport *rt, const raft_conf *peers,
+                       char names[][64])
+{
+    api->rt = rt;
+    api->names_conf = *peers;
+    for (uint32_t i = 0; i < peers->n && i < RAFT_MAX_MEMBERS; i++)
+        snprintf(api->names[i], sizeof(api->names[i]), "%s", names[i]);
+}
+
 int meta_api_listen(meta_api *api, const char *bind_addr, int port, unsigned threads,
                     ts_error *err)
 {
     ts_http_server_opts o = {
         .bind_addr = bind_addr,
         .port = port,
-        .threading = TS_HTTP_THREAD_POOL,
+        .threading = api->rt ? TS_HTTP_THREAD_PER_CONNECTION : TS_HTTP_THREAD_POOL,
         .pool_threads = threads,
         .max_body = 16u << 20,
         .app = api,

@@ -22,6 +22,16 @@ typedef struct meta_api meta_api;
 
 /* The API over a store and a cluster (both borrowed; they must outlive it). */
 meta_api *meta_api_new(store *st, cluster *cl);
+/* Replicated mode (before meta_api_listen): serve the Raft transport on
+ * this server (POST /v1/raft/msg), the Raft status and membership calls,
+ * and answer client calls on a follower with 421 (common/PROTOCOL.md).
+ * peers: the configured group and names[i] the name of peers->m[i], used
+ * to show names in the status.  Connections then get a thread each, so
+ * requests waiting for a commit never hold up the Raft messages that
+ * would commit them. */
+struct raft_transport;
+void meta_api_set_raft(meta_api *api, struct raft_transport *rt, const raft_conf *peers,
+                       char names[][64]);
 /* Stops listening if needed and frees. */
 void meta_api_free(meta_api *api);
 

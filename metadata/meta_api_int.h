@@ -11,11 +11,15 @@
 #include <stdatomic.h>
 #include "common/proto.h"
 #include "metadata/meta_api.h"
+#include "metadata/raft/raft_transport.h"
 
 struct meta_api {
     store *st;
     cluster *cl;
     ts_http_server *http;
+    raft_transport *rt;         /* replicated mode, else NULL */
+    raft_conf names_conf;       /* the configured peers: raft id -> address */
+    char names[RAFT_MAX_MEMBERS][64];   /* ... and their names, same order */
     atomic_ulong requests;
     atomic_ulong request_errors;
 };
@@ -30,6 +34,10 @@ int api_bool_opt(const json_t *o, const char *key, int *out, ts_error *err);
 /* Sets obj[key] = v (aborts on OOM). */
 void api_set(json_t *obj, const char *key, json_t *v);
 
+/* Reads the optional request id ("client": 16 hex digits, "seq", "acked")
+ * of a mutating request into c.  TS_EINVAL naming the field. */
+int api_request_id(const json_t *b, cmd *c, ts_error *err);
+
 /* Handlers in meta_cluster_api.c; body is the parsed request (NULL for GET). */
 int api_layout(meta_api *api, const json_t *body, ts_http_response *resp);
 int api_commit(meta_api *api, const json_t *body, ts_http_response *resp);
@@ -37,5 +45,14 @@ int api_heartbeat(meta_api *api, const json_t *body, ts_http_response *resp);
 void api_cluster_servers(meta_api *api, ts_http_response *resp);
 void api_cluster_status(meta_api *api, ts_http_response *resp);
 void api_metrics(meta_api *api, ts_http_response *resp);
+
+/* Replicated mode, in meta_raft_api.c: GET /v1/raft/status (this server's
+ * view), POST /v1/raft/add|remove|transfer, and the 421 answer. */
+void api_raft_status(meta_api *api, ts_http_response *resp);
+int api_raft_change(meta_api *api, const char *path, const json_t *body,
+                    ts_http_response *resp);
+/* Answers 421 ENOTLEADER naming the leader (body field "leader" and a
+ * Location header when it is known).  why: the message. */
+void api_not_leader(meta_api *api, ts_http_response *resp, const char *why);
 
 #endif

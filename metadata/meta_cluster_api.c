@@ -173,7 +173,7 @@ int api_commit(meta_api *api, const json_t *b, ts_http_response *resp)
         if ((rc = parse_chunk(json_array_get(cs, i), i, &c.u.commit.chunks[i], &e)) != 0)
             goto free_cmd;
     cmd_result res;
-    if ((rc = store_submit(api->st, &c, &res, &e)) != 0)
+    if ((rc = api_request_id(b, &c, &e)) != 0 || (rc = store_submit(api->st, &c, &res, &e)) != 0)
         goto free_cmd;
     /* Durable: record where the writer put the chunks (soft state). */
     for (size_t i = 0; i < nc; i++) {

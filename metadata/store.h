@@ -24,6 +24,30 @@
  *
  * Snapshots are stop-the-world under the write lock in this issue (noted in
  * snapshot.h).
+ *
+ * Replicated mode (opts.raft_id != 0): the store is the state machine of a
+ * Raft group (metadata/raft/raft_node.h) and owns no WAL of its own; the
+ * Raft log and snapshot images live in DATA/raft/.
+ *
+ *   submit(cmd):  stamp cmd->now_ns from this server's clock; encode;
+ *                 propose; wait until the entry is committed and applied
+ *                 here; answer with what applying it gave.  Commands are
+ *                 validated at apply (deterministically, on every replica):
+ *                 a failing one is in the log too and changes nothing.
+ *                 On a follower it fails at once with TS_ENOTLEADER
+ *                 (store_leader names the leader).
+ *   apply:        on the Raft driver thread, under the state write lock;
+ *                 command times are clamped to never go below the last
+ *                 applied one (a new leader's clock may be behind).
+ *   reads:        store_read_barrier (ReadIndex) first, then the read lock.
+ *   snapshots:    taken by the Raft driver: the image (namespace + client
+ *                 sessions) is encoded under the READ lock, so reads go on
+ *                 while it is written.
+ *
+ * In both modes a command with a client request id goes through the client
+ * session table (metadata/session.h): a retried request is answered with
+ * its first result.  In single-server mode the table is rebuilt from the
+ * log records after the snapshot (the snapshot file does not hold it).
  */
 #ifndef TS_META_STORE_H
 #define TS_META_STORE_H
@@ -32,6 +56,7 @@
 #include "common/ts_error.h"
 #include "metadata/command.h"
 #include "metadata/namespace.h"
+#include "metadata/raft/raft.h"
 #include "metadata/wal.h"
 
 typedef struct store store;
@@ -41,6 +66,14 @@ typedef struct store_opts {
     int wal_fsync;               /* 0 only for benchmarks: UNSAFE */
     uint64_t snapshot_every;     /* records between snapshots; 0 = 100000 */
     int64_t (*clock_ns)(void);   /* NULL = ts_now_ns; tests inject a fake */
+
+    /* Replicated mode (see above); raft_id 0 = single server. */
+    uint64_t raft_id;
+    const raft_conf *raft_peers; /* the initial group, used for a new directory */
+    void (*raft_send)(void *arg, uint64_t to, const char *addr, const void *buf, size_t len);
+    void *raft_send_arg;
+    int raft_tick_ms;            /* 0 = 50 */
+    int raft_timeout_ms;         /* a proposal or read barrier gives up after (0 = 5000) */
 } store_opts;
 
 /* Opens or creates the data directory and recovers.  TS_EIO (unwritable or
@@ -50,18 +83,33 @@ int store_open(const store_opts *opts, store **out, ts_error *err);
 void store_close(store *s);
 
 /* Applies c durably (see above); c->now_ns is overwritten.  c stays owned
- * by the caller.  0 with *res, or the command's error. */
+ * by the caller.  0 with *res, or the command's error; replicated mode adds
+ * TS_ENOTLEADER, TS_ETIMEDOUT (the command may still be applied later: a
+ * retry with the same request id is safe), TS_EBUSY, TS_EUNAVAIL. */
 int store_submit(store *s, cmd *c, cmd_result *res, ts_error *err);
+
+/* Replicated mode: waits until a read here is linearizable (ReadIndex).
+ * 0 at once in single-server mode; TS_ENOTLEADER, TS_ETIMEDOUT,
+ * TS_EUNAVAIL. */
+int store_read_barrier(store *s, ts_error *err);
+/* 1 when this server may serve clients (single-server mode, or the Raft
+ * leader); else 0 with the leader's "host:port" in addr ("" = unknown). */
+int store_is_leader(store *s, char addr[RAFT_ADDR_MAX]);
+/* The Raft server of a replicated store (status, membership changes, the
+ * transport's delivery), NULL in single-server mode. */
+struct raft_node *store_raft(store *s);
 
 /* Read access: the namespace is valid between lock and unlock. */
 const ns_state *store_read_lock(store *s);
 void store_read_unlock(store *s);
 
-/* Writes a snapshot now (tests, shutdown).  TS_EIO. */
+/* Writes a snapshot now (tests, shutdown).  TS_EIO; TS_ENOTSUP in
+ * replicated mode (the Raft driver takes them). */
 int store_snapshot(store *s, ts_error *err);
 
 typedef struct store_stats {
     uint64_t last_index;         /* last log index applied */
+    uint64_t sessions;           /* clients in the session table */
     uint64_t snapshot_index;     /* of the newest snapshot */
     uint64_t snapshots_written;
     uint64_t commands_ok, commands_failed;

@@ -551,7 +551,8 @@ static int run_request(raft_node *n, waiter *w, void *result, int timeout_ms, ch
         rc = ts_fail(err, TS_ETIMEDOUT, "raft: no answer within %d ms", timeout_ms);
     } else {
         rc = w->rc;
-        if (rc == 0 && result != NULL && w->res != NULL)
+        /* Copied whatever the status: a failed command's result says why. */
+        if (result != NULL && w->res != NULL)
             memcpy(result, w->res, w->res_size);
         if (rc == TS_ENOTLEADER) {
             leader_addr_of(&n->status, leader_addr);

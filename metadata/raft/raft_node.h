@@ -86,7 +86,7 @@ void raft_node_stop(raft_node *n);
 int raft_node_receive(raft_node *n, const void *buf, size_t len);
 
 /* Proposes data and waits until it is applied here.  0 or the apply
- * callback's status; TS_ENOTLEADER (leader_addr filled when known, size
+ * callback's status (the result buffer is copied out in both cases); TS_ENOTLEADER (leader_addr filled when known, size
  * RAFT_ADDR_MAX), TS_ETIMEDOUT, TS_EBUSY, TS_EUNAVAIL (stopping).  A
  * proposal that timed out may still be applied later: callers that retry
  * need idempotent commands (client request ids). */

@@ -135,8 +135,14 @@ server_state() {
     "$TESSERA" admin status --json | jq -r --arg id "$1" '.servers[] | select(.id == $id) | .state'
 }
 
+# the metadata server that answers clients: the Raft leader of a group
+# (followers answer 421), else the only one
 meta_address() {
-    sed -nE 's/^meta *= *([^,]*).*/\1/p' "$CLUSTER/client.conf"
+    local a
+    a=$("$TESSERA" admin raft status --json 2>/dev/null |
+        jq -r '.servers[] | select(.role == "leader") | .address' 2>/dev/null | head -n 1)
+    [ -n "$a" ] || a=$(sed -nE 's/^meta *= *([^,]*).*/\1/p' "$CLUSTER/client.conf")
+    echo "$a"
 }
 
 # Fails the test when a daemon's log shows a sanitizer report.

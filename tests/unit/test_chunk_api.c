@@ -4,7 +4,8 @@
  * A -> B -> C.  Covers the pipelined PUT through the chain (identical bytes on
  * all three), verified GETs with ranges, info/health/metrics, strict ids
  * ("../etc/passwd", "%2e%2e"), 404/405/411/413/416, a truncated upload, a
- * dead downstream (502 naming it, nothing sealed), and a corrupted block.
+ * dead downstream (502 naming it, nothing sealed), small chunks through the
+ * chain, and a corrupted block.
  * Requests whose exact bytes matter are sent over a raw socket.
  */
 #include <arpa/inet.h>
@@ -645,6 +646,55 @@ static void test_dead_downstream(void)
     TC_CHECK(ts_chunk_store_contains(stores[0], &id, NULL) == 0);
 }
 
+/* Small chunks travel down the chain in one piece (the forwarder sends a
+ * body of up to 64 KiB whole once it is complete) on pooled workers that
+ * keep their connections: many in a row, sizes on both sides of that limit,
+ * every one stored identically on all three servers.  And a small chunk
+ * whose downstream is dead is answered 502 naming it, the first server's
+ * copy (sealed meanwhile, in parallel with the chain) deleted again. */
+static void test_small_chunks_chain(void)
+{
+    static const size_t sizes[] = { 1, 4096, 65535, 65536, 65537, 200000 };
+    const size_t nsizes = sizeof sizes / sizeof sizes[0];
+    uint8_t *back = ts_malloc(200000);
+    ts_chunk_id id;
+    char hex[TS_CHUNK_ID_HEX_LEN + 1];
+    ts_http_result res = { 0 };
+    char *q = chain_query(1, 2);
+
+    for (size_t round = 0; round < 4 * nsizes; round++) {
+        size_t len = sizes[round % nsizes];
+        const uint8_t *data = big + round;
+        ts_chunk_id_random(&id);
+        ts_chunk_id_to_hex(&id, hex);
+        TC_CHECK(put_chunk(0, hex, q, data, len, &res) == 0);
+        TC_CHECK_EQ_U64(res.status, 201);
+        ts_http_result_free(&res);
+        for (int i = 0; i < NSERVERS; i++) {
+            ts_error err = { 0 };
+            TC_CHECK(ts_chunk_store_read(stores[i], &id, 0, len, back, &err) == 0);
+            TC_CHECK(memcmp(back, data, len) == 0);
+        }
+    }
+    free(q);
+    free(back);
+
+    int dead = dead_port();
+    char who[64];
+    snprintf(who, sizeof who, "127.0.0.1:%d", dead);
+    ts_chunk_id_random(&id);
+    ts_chunk_id_to_hex(&id, hex);
+    q = ts_sprintf("chain=%s", who);
+    TC_CHECK(put_chunk(0, hex, q, big, 4096, &res) == 0);
+    free(q);
+    TC_CHECK_EQ_U64(res.status, 502);
+    TC_CHECK(res.body && is_json_error(res.body, "EUNAVAIL"));
+    TC_CHECK(res.body && strstr(res.body, who) != NULL);
+    ts_http_result_free(&res);
+    TC_CHECK(wait_tmp_empty());
+    TC_CHECK(ts_chunk_store_contains(stores[0], &id, NULL) == 0);
+}
+
 struct put_job {
     int seed;
     int ok;
@@ -740,6 +790,7 @@ int main(void)
     TC_RUN(test_bad_requests);
     TC_RUN(test_truncated_upload);
     TC_RUN(test_dead_downstream);
+    TC_RUN(test_small_chunks_chain);
     TC_RUN(test_concurrent_chains);
     TC_RUN(test_corrupt_block_served_never);
     stop_servers();

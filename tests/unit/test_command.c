@@ -197,7 +197,7 @@ static void test_fixed_vector(void)
 
     uint8_t bad[sizeof(vec)];
     memcpy(bad, vec, sizeof(vec));
-    bad[0] = 2;   /* unknown version */
+    bad[0] = 3;   /* unknown version */
     TC_CHECK(cmd_decode(bad, sizeof(bad), &d, &e) == TS_ECORRUPT && strstr(e.msg, "version"));
     bad[0] = 1;
     bad[1] = 0;   /* unknown types */
@@ -209,6 +209,39 @@ static void test_fixed_vector(void)
     TC_CHECK(cmd_decode(bad, sizeof(bad), &d, &e) == TS_ECORRUPT);
     memset(bad + 18, 0xff, 4);   /* encoded NULL where a name is required */
     TC_CHECK(cmd_decode(bad, 22, &d, &e) == TS_ECORRUPT);
+}
+
+/* Version 2 carries the request id between now_ns and the fields. */
+static void test_fixed_vector_v2(void)
+{
+    static const uint8_t vec[] = {
+        0x02,                                           /* version */
+        0x03,                                           /* CMD_UNLINK */
+        0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* now_ns */
+        0xef, 0xbe, 0xad, 0xde, 0, 0, 0, 0,             /* client 0xdeadbeef */
+        0x07, 0, 0, 0, 0, 0, 0, 0,                      /* seq 7 */
+        0x05, 0, 0, 0, 0, 0, 0, 0,                      /* acked 5 */
+        0x2a, 0, 0, 0, 0, 0, 0, 0,                      /* parent 42 */
+        0x03, 0, 0, 0, 'a', 'b', 'c',                   /* name "abc" */
+    };
+    cmd c = { .type = CMD_UNLINK, .now_ns = 0x0102030405060708LL, .client = 0xdeadbeef,
+              .seq = 7, .acked = 5 };
+    c.u.unlink.parent = 42;
+    c.u.unlink.name = ts_strdup("abc");
+    ts_buf b = {0};
+    cmd_encode(&c, &b);
+    TC_CHECK(b.len == sizeof(vec) && memcmp(b.data, vec, sizeof(vec)) == 0);
+    cmd d;
+    ts_error e = {0};
+    TC_CHECK(cmd_decode(vec, sizeof(vec), &d, &e) == 0);
+    TC_CHECK(d.client == 0xdeadbeef && d.seq == 7 && d.acked == 5 && d.u.unlink.parent == 42);
+    cmd_free(&d);
+    uint8_t bad[sizeof(vec)];
+    memcpy(bad, vec, sizeof(vec));
+    memset(bad + 10, 0, 8);   /* version 2 needs a client id */
+    TC_CHECK(cmd_decode(bad, sizeof(bad), &d, &e) == TS_ECORRUPT && d.type == 0);
+    cmd_free(&c);
+    ts_buf_free(&b);
 }
 
 static void test_garbage(void)
@@ -283,6 +316,7 @@ int main(void)
     TC_RUN(test_round_trip);
     TC_RUN(test_fields_survive);
     TC_RUN(test_fixed_vector);
+    TC_RUN(test_fixed_vector_v2);
     TC_RUN(test_garbage);
     TC_RUN(test_apply);
     TC_DONE("test_command");
