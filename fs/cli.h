@@ -80,6 +80,8 @@ int cli_cmd_mv(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_admin(cli_ctx *ctx, int argc, char **argv);
 /* `admin raft ...` (cli_raft.c) */
 int cli_cmd_admin_raft(cli_ctx *ctx, int argc, char **argv);
+/* `admin fsck [PATH] [--json]` (cli_fsck.c) */
+int cli_cmd_admin_fsck(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_local(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_mr(cli_ctx *ctx, int argc, char **argv);
 

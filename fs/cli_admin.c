@@ -39,45 +39,49 @@ static const char status_usage[] =
     "\n"
     "  --json       the metadata server's answer as JSON:\n"
     "               {\"servers\":[{\"id\",\"address\",\"zone\",\"weight\",\"state\",\n"
-    "               \"capacity\",\"used\",\"chunks\"}],\"chunks\",\"under_replicated\"}\n"
+    "               \"capacity\",\"used\",\"chunks\"}],\"chunks\",\"under_replicated\",\n"
+    "               \"repair\":{…}}; state is up, suspect, down or draining\n"
     "  -h, --help   this help\n";
 
-static int admin_status(cli_ctx *ctx, int argc, char **argv)
+static long long jint_or(const json_t *o, const char *key, long long def)
 {
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    tess_cluster_status st;
-    size_t up = 0, down = 0, draining = 0;
-    int json = 0, ch;
-    tess_client *c;
-    ts_error e;
+    const json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? (long long)json_integer_value(v) : def;
+}
 
-    optind = 0;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'j': json = 1; break;
-        case 'h': fputs(status_usage, stdout); return 0;
-        default: return cli_bad_option("admin status", argv, ch);
-        }
-    }
-    if (optind < argc)
-        return cli_usage_error("admin status", "unexpected argument '%s'", argv[optind]);
-    if (!(c = cli_client(ctx)))
-        return 1;
-    if (tess_cluster_status_get(c, &st, &e) != 0) {
-        cli_error("admin status: %s", e.msg);
-        return 1;
-    }
-    if (json) {
-        print_json(st.raw);
-        tess_cluster_status_free(&st);
-        return 0;
-    }
+/* The leader's re-replication figures ("repair" in the status answer). */
+static void print_repair(const json_t *r)
+{
+    if (!json_is_object(r))
+        return;
+    printf("repair: %s, %lld copies running, %lld copied (%.1f MiB), %lld failed, "
+           "%lld refused busy, %lld surplus deleted\n",
+           !json_is_true(json_object_get(r, "reports_complete")) ? "waiting for reports"
+           : json_is_true(json_object_get(r, "episode_active")) ? "restoring" : "idle",
+           jint_or(r, "copies_running", 0), jint_or(r, "copies_total", 0),
+           (double)jint_or(r, "copy_bytes_total", 0) / 1048576.0,
+           jint_or(r, "copy_failures_total", 0), jint_or(r, "copy_busy_total", 0),
+           jint_or(r, "deletes_total", 0));
+    if (jint_or(r, "last_full_restore_ms", -1) < 0)
+        return;
+    long long single = jint_or(r, "last_single_replica_restore_ms", -1);
+    char buf[64] = "none";
+    if (single >= 0)
+        snprintf(buf, sizeof(buf), "%.1f s", (double)single / 1000.0);
+    printf("last restore: single-replica chunks %s, full replication %.1f s, %.1f MiB/s\n",
+           buf, (double)jint_or(r, "last_full_restore_ms", 0) / 1000.0,
+           json_number_value(json_object_get(r, "last_restore_mib_per_sec")));
+}
+
+/* The server table of `status` and `nodes`. */
+static void print_servers(const tess_cluster_status *st)
+{
+    size_t up = 0, suspect = 0, down = 0, draining = 0;
+
     printf("%-10s %-21s %-8s %6s %-8s %10s %10s %8s %s\n", "ID", "ADDRESS", "ZONE", "WEIGHT",
            "STATE", "CAPACITY", "USED", "CHUNKS", "HEARTBEAT");
-    for (size_t i = 0; i < st.servers.n; i++) {
-        const tess_server *s = &st.servers.v[i];
+    for (size_t i = 0; i < st->servers.n; i++) {
+        const tess_server *s = &st->servers.v[i];
         char cap[32], used[32], hb[32];
 
         if (s->last_heartbeat_ms_ago >= 0)
@@ -89,15 +93,94 @@ static int admin_status(cli_ctx *ctx, int argc, char **argv)
                ts_format_size(s->capacity, cap, sizeof(cap)),
                ts_format_size(s->used, used, sizeof(used)), (unsigned long long)s->chunks, hb);
         up += s->state == TESS_SERVER_UP;
+        suspect += s->state == TESS_SERVER_SUSPECT;
         down += s->state == TESS_SERVER_DOWN;
         draining += s->state == TESS_SERVER_DRAINING;
     }
-    printf("\n%zu chunkserver%s: %zu up, %zu down, %zu draining\n", st.servers.n,
-           st.servers.n == 1 ? "" : "s", up, down, draining);
+    printf("\n%zu chunkserver%s: %zu up, %zu suspect, %zu down, %zu draining\n", st->servers.n,
+           st->servers.n == 1 ? "" : "s", up, suspect, down, draining);
+}
+
+/* Shared by `status` and `nodes`: options, the call, --json.  Returns -1
+ * when the caller prints the human form of *st (then frees it), else the
+ * exit status. */
+static int status_common(cli_ctx *ctx, const char *cmd, const char *usage, int argc,
+                         char **argv, tess_cluster_status *st)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int json = 0, ch;
+    tess_client *c;
+    ts_error e;
+
+    optind = 0;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'j': json = 1; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: return cli_bad_option(cmd, argv, ch);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!(c = cli_client(ctx)))
+        return 1;
+    if (tess_cluster_status_get(c, st, &e) != 0) {
+        cli_error("%s: %s", cmd, e.msg);
+        return 1;
+    }
+    if (!json)
+        return -1;
+    if (strcmp(cmd, "admin nodes") == 0) {
+        json_t *o = json_object();
+        json_object_set(o, "servers", json_object_get(st->raw, "servers"));
+        print_json(o);
+        json_decref(o);
+    } else {
+        print_json(st->raw);
+    }
+    tess_cluster_status_free(st);
+    return 0;
+}
+
+static int admin_status(cli_ctx *ctx, int argc, char **argv)
+{
+    tess_cluster_status st;
+    int rc = status_common(ctx, "admin status", status_usage, argc, argv, &st);
+
+    if (rc >= 0)
+        return rc;
+    print_servers(&st);
     printf("chunks: %llu, under-replicated: %llu\n", (unsigned long long)st.chunks,
            (unsigned long long)st.under_replicated);
     printf("files: %llu, directories: %llu\n", (unsigned long long)st.files,
            (unsigned long long)st.directories);
+    print_repair(json_object_get(st.raw, "repair"));
+    tess_cluster_status_free(&st);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ nodes */
+
+static const char nodes_usage[] =
+    "usage: tessera admin nodes [--json]\n"
+    "\n"
+    "List the chunkservers: id, address, zone, weight, state (up, suspect,\n"
+    "down, draining), capacity, used, chunk count and last heartbeat.\n"
+    "\n"
+    "  --json       {\"servers\":[{\"id\",\"address\",\"zone\",\"weight\",\"state\",\n"
+    "               \"capacity\",\"used\",\"chunks\",\"last_heartbeat_ms_ago\",…}]}\n"
+    "  -h, --help   this help\n";
+
+static int admin_nodes(cli_ctx *ctx, int argc, char **argv)
+{
+    tess_cluster_status st;
+    int rc = status_common(ctx, "admin nodes", nodes_usage, argc, argv, &st);
+
+    if (rc >= 0)
+        return rc;
+    print_servers(&st);
     tess_cluster_status_free(&st);
     return 0;
 }
@@ -205,7 +288,9 @@ static const char admin_usage[] =
     "\n"
     "Commands:\n"
     "  status [--json]        chunkservers and replication health\n"
+    "  nodes [--json]         the chunkservers and their states\n"
     "  chunks PATH [--json]   where the chunks of a file are stored\n"
+    "  fsck [PATH] [--json]   missing and under-replicated chunks (exit 2: data lost)\n"
     "  raft COMMAND           the metadata Raft group: status, add, remove, transfer\n"
     "\n"
     "`tessera admin COMMAND --help` for details.\n";
@@ -224,6 +309,10 @@ int cli_cmd_admin(cli_ctx *ctx, int argc, char **argv)
         return admin_status(ctx, argc - 1, argv + 1);
     if (strcmp(argv[1], "chunks") == 0)
         return admin_chunks(ctx, argc - 1, argv + 1);
+    if (strcmp(argv[1], "nodes") == 0)
+        return admin_nodes(ctx, argc - 1, argv + 1);
+    if (strcmp(argv[1], "fsck") == 0)
+        return cli_cmd_admin_fsck(ctx, argc - 1, argv + 1);
     if (strcmp(argv[1], "raft") == 0)
         return cli_cmd_admin_raft(ctx, argc - 1, argv + 1);
     return cli_usage_error("admin", "unknown command '%s'", argv[1]);

@@ -527,6 +527,8 @@ enum tess_server_state tess_server_state_parse(const char *s)
         return TESS_SERVER_DOWN;
     if (strcmp(s, "draining") == 0)
         return TESS_SERVER_DRAINING;
+    if (strcmp(s, "suspect") == 0)
+        return TESS_SERVER_SUSPECT;
     return TESS_SERVER_UNKNOWN;
 }
 
@@ -536,6 +538,7 @@ const char *tess_server_state_name(enum tess_server_state s)
     case TESS_SERVER_UP: return "up";
     case TESS_SERVER_DOWN: return "down";
     case TESS_SERVER_DRAINING: return "draining";
+    case TESS_SERVER_SUSPECT: return "suspect";
     default: return "unknown";
     }
 }

@@ -14,9 +14,11 @@
 struct cl_server {
     char id[CLUSTER_ID_MAX + 1];
     uint64_t capacity, used, chunk_count;
-    int64_t last_hb_ms;
+    ts_server_fsm fsm;       /* liveness; last heartbeat inside */
     int seen;
-    int reported;            /* full report received since start */
+    int reported;            /* full report received since the leader start */
+    uint64_t failed_dirs;
+    uint64_t corrupt;        /* replicas it reported corrupt */
 };
 
 struct cl_loc {
@@ -27,7 +29,10 @@ struct cl_loc {
 
 struct cluster {
     pthread_mutex_t mu;
-    int64_t timeout_ms;
+    ts_server_timing timing;
+    int64_t leader_since_ms; /* never-heard servers are silent since then */
+    uint64_t term;           /* last recorded by cluster_lead_term */
+    uint64_t corrupt_total;
     struct cl_server *servers;
     size_t n_servers;
     ptab locs;               /* of struct cl_loc */
@@ -60,8 +65,72 @@ cluster *cluster_new(int64_t heartbeat_timeout_ms)
 {
     cluster *c = ts_calloc(1, sizeof(*c));
     pthread_mutex_init(&c->mu, NULL);
-    c->timeout_ms = heartbeat_timeout_ms > 0 ? heartbeat_timeout_ms : CLUSTER_DEFAULT_TIMEOUT_MS;
+    c->timing.suspect_after_ms = heartbeat_timeout_ms > 0 ? heartbeat_timeout_ms
+                                                          : CLUSTER_DEFAULT_TIMEOUT_MS;
+    c->timing.down_after_ms = 2 * c->timing.suspect_after_ms;
+    c->leader_since_ms = ts_mono_ms();
     return c;
+}
+
+void cluster_set_down_after(cluster *c, int64_t down_after_ms)
+{
+    pthread_mutex_lock(&c->mu);
+    c->timing.down_after_ms = down_after_ms > c->timing.suspect_after_ms
+                                  ? down_after_ms : 2 * c->timing.suspect_after_ms;
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Applies silence up to now_ms to server s, logging a change (mu held). */
+static int server_refresh(cluster *c, struct cl_server *s, int64_t now_ms)
+{
+    ts_server_state before = s->fsm.state;
+    if (!ts_server_fsm_tick(&s->fsm, &c->timing, now_ms))
+        return 0;
+    TS_WARN("chunkserver %s: %s -> %s (no heartbeat for %.1f s)", s->id,
+            ts_server_state_name(before), ts_server_state_name(s->fsm.state),
+            (double)(now_ms - s->fsm.last_heartbeat_ms) / 1000.0);
+    return 1;
+}
+
+void cluster_leader_start(cluster *c, int64_t now_ms)
+{
+    pthread_mutex_lock(&c->mu);
+    c->leader_since_ms = now_ms;
+    for (size_t i = 0; i < c->n_servers; i++) {
+        struct cl_server *s = &c->servers[i];
+        /* What an earlier term heard may be stale: hear everyone again. */
+        ts_server_fsm_init(&s->fsm, s->fsm.drain, now_ms);
+        s->seen = 0;
+        s->reported = 0;
+    }
+    size_t n = c->n_servers;
+    pthread_mutex_unlock(&c->mu);
+    TS_INFO("cluster: leader from now on: %zu known chunkserver%s suspect until %s report%s",
+            n, n == 1 ? "" : "s", n == 1 ? "it" : "they", n == 1 ? "s" : "");
+}
+
+int cluster_lead_term(cluster *c, uint64_t term, int64_t now_ms)
+{
+    pthread_mutex_lock(&c->mu);
+    int fresh = term != 0 && term != c->term;
+    if (fresh)
+        c->term = term;
+    pthread_mutex_unlock(&c->mu);
+    /* Two callers racing on the same new term: the first one wins, the
+     * other sees the term recorded and does nothing. */
+    if (fresh)
+        cluster_leader_start(c, now_ms);
+    return fresh;
+}
+
+size_t cluster_tick(cluster *c, int64_t now_ms)
+{
+    size_t changed = 0;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->n_servers; i++)
+        changed += (size_t)server_refresh(c, &c->servers[i], now_ms);
+    pthread_mutex_unlock(&c->mu);
+    return changed;
 }
 
 static void loc_free_all(cluster *c)
@@ -99,6 +168,7 @@ static int server_index(cluster *c, const char *id)
     struct cl_server *s = &c->servers[c->n_servers];
     memset(s, 0, sizeof(*s));
     strcpy(s->id, id);
+    ts_server_fsm_init(&s->fsm, 0, c->leader_since_ms);
     return (int)c->n_servers++;
 }
 
@@ -133,6 +203,21 @@ static void loc_drop(cluster *c, struct cl_loc *l)
     c->n_pairs -= l->n;
     free(l->srv);
     free(l);
+}
+
+/* Forgets that server srv holds chunk id; 1 when it was known (mu held). */
+static int loc_remove(cluster *c, const ts_chunk_id *id, uint16_t srv)
+{
+    struct cl_loc *l = loc_get(c, id);
+    for (uint16_t k = 0; l && k < l->n; k++)
+        if (l->srv[k] == srv) {
+            l->srv[k] = l->srv[--l->n];
+            c->n_pairs--;
+            if (l->n == 0)
+                loc_drop(c, l);
+            return 1;
+        }
+    return 0;
 }
 
 /* Forgets every location on server srv (before applying a full report). */
@@ -176,8 +261,16 @@ int cluster_on_heartbeat(cluster *c, const cluster_heartbeat *hb, int64_t now_ms
     s->capacity = hb->capacity;
     s->used = hb->used;
     s->chunk_count = hb->chunk_count;
-    s->last_hb_ms = now_ms;
     s->seen = 1;
+    ts_server_state before = s->fsm.state;
+    if (ts_server_fsm_heartbeat(&s->fsm, now_ms))
+        TS_INFO("chunkserver %s: %s -> %s (heartbeat)", s->id, ts_server_state_name(before),
+                ts_server_state_name(s->fsm.state));
+    if (hb->n_failed_dirs != s->failed_dirs)
+        TS_WARN("chunkserver %s: %zu data director%s out of service (was %llu)", s->id,
+                hb->n_failed_dirs, hb->n_failed_dirs == 1 ? "y" : "ies",
+                (unsigned long long)s->failed_dirs);
+    s->failed_dirs = hb->n_failed_dirs;
     if (hb->has_full_report) {
         forget_server(c, (uint16_t)idx);
         for (size_t i = 0; i < hb->n_full_report; i++)
@@ -191,6 +284,19 @@ int cluster_on_heartbeat(cluster *c, const cluster_heartbeat *hb, int64_t now_ms
     for (size_t i = 0; i < hb->n_added; i++)
         if (!known || known(arg, &hb->added[i]))
             loc_add(c, &hb->added[i], (uint16_t)idx);
+    for (size_t i = 0; i < hb->n_removed; i++)
+        loc_remove(c, &hb->removed[i], (uint16_t)idx);
+    /* A quarantined replica is gone: dropping it makes the chunk
+     * under-replicated, and repair copies a good replica to replace it. */
+    for (size_t i = 0; i < hb->n_corrupt; i++) {
+        char hex[TS_CHUNK_ID_HEX_LEN + 1];
+        ts_chunk_id_to_hex(&hb->corrupt[i], hex);
+        TS_WARN("chunkserver %s: replica of chunk %s found corrupt and quarantined; it "
+                "will be replaced from a good replica", c->servers[idx].id, hex);
+        loc_remove(c, &hb->corrupt[i], (uint16_t)idx);
+        c->servers[idx].corrupt++;
+        c->corrupt_total++;
+    }
     int needed = !c->servers[idx].reported;
     pthread_mutex_unlock(&c->mu);
     return needed;
@@ -205,9 +311,42 @@ void cluster_add_replica(cluster *c, const ts_chunk_id *id, const char *server_i
     pthread_mutex_unlock(&c->mu);
 }
 
-static int server_up(const cluster *c, const struct cl_server *s, int64_t now_ms)
+void cluster_drop_replica(cluster *c, const ts_chunk_id *id, const char *server_id)
 {
-    return s->seen && now_ms - s->last_hb_ms <= c->timeout_ms;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->n_servers; i++)
+        if (strcmp(c->servers[i].id, server_id) == 0) {
+            loc_remove(c, id, (uint16_t)i);
+            break;
+        }
+    pthread_mutex_unlock(&c->mu);
+}
+
+int cluster_holds(cluster *c, const ts_chunk_id *id, const char *server_id)
+{
+    int found = 0;
+    pthread_mutex_lock(&c->mu);
+    const struct cl_loc *l = loc_get(c, id);
+    for (uint16_t i = 0; l && i < l->n && !found; i++)
+        found = strcmp(c->servers[l->srv[i]].id, server_id) == 0;
+    pthread_mutex_unlock(&c->mu);
+    return found;
+}
+
+void cluster_track(cluster *c, const char *server_id)
+{
+    pthread_mutex_lock(&c->mu);
+    if (server_index(c, server_id) < 0)
+        TS_WARN("cluster: server '%s' not tracked (id too long or too many servers)",
+                server_id);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* The server's state at now_ms (mu held). */
+static ts_server_state server_state_at(cluster *c, struct cl_server *s, int64_t now_ms)
+{
+    server_refresh(c, s, now_ms);
+    return s->fsm.state;
 }
 
 size_t cluster_replicas(cluster *c, const ts_chunk_id *id, int64_t now_ms,
@@ -219,8 +358,8 @@ size_t cluster_replicas(cluster *c, const ts_chunk_id *id, int64_t now_ms,
     /* Two passes: up servers first, then the others. */
     for (int pass = 0; l && pass < 2; pass++)
         for (uint16_t i = 0; i < l->n && n < max; i++) {
-            const struct cl_server *s = &c->servers[l->srv[i]];
-            if (server_up(c, s, now_ms) == (pass == 0))
+            struct cl_server *s = &c->servers[l->srv[i]];
+            if ((server_state_at(c, s, now_ms) == TS_SERVER_UP) == (pass == 0))
                 strcpy(out[n++], s->id);
         }
     pthread_mutex_unlock(&c->mu);
@@ -233,7 +372,7 @@ size_t cluster_live_replicas(cluster *c, const ts_chunk_id *id, int64_t now_ms)
     pthread_mutex_lock(&c->mu);
     const struct cl_loc *l = loc_get(c, id);
     for (uint16_t i = 0; l && i < l->n; i++)
-        n += server_up(c, &c->servers[l->srv[i]], now_ms);
+        n += (size_t)ts_server_state_counts(server_state_at(c, &c->servers[l->srv[i]], now_ms));
     pthread_mutex_unlock(&c->mu);
     return n;
 }
@@ -260,16 +399,24 @@ void cluster_server(cluster *c, const char *id, int64_t now_ms, cluster_server_i
     info->last_heartbeat_ms_ago = -1;
     info->report_needed = 1;
     pthread_mutex_lock(&c->mu);
+    /* Never heard from: as a tracked server would be (see cluster.h). */
+    info->state = now_ms - c->leader_since_ms > c->timing.down_after_ms ? TS_SERVER_DOWN
+                                                                        : TS_SERVER_SUSPECT;
+    info->state_since_ms_ago = now_ms - c->leader_since_ms;
     for (size_t i = 0; i < c->n_servers; i++) {
-        const struct cl_server *s = &c->servers[i];
+        struct cl_server *s = &c->servers[i];
         if (strcmp(s->id, id) != 0)
             continue;
         info->seen = s->seen;
-        info->up = server_up(c, s, now_ms);
+        info->state = server_state_at(c, s, now_ms);
+        info->up = info->state == TS_SERVER_UP;
+        info->state_since_ms_ago = now_ms - s->fsm.since_ms;
+        info->failed_dirs = s->failed_dirs;
+        info->corrupt_reported = s->corrupt;
         info->capacity = s->capacity;
         info->used = s->used;
         info->chunk_count = s->chunk_count;
-        info->last_heartbeat_ms_ago = s->seen ? now_ms - s->last_hb_ms : -1;
+        info->last_heartbeat_ms_ago = s->seen ? now_ms - s->fsm.last_heartbeat_ms : -1;
         info->report_needed = !s->reported;
         break;
     }
@@ -280,6 +427,14 @@ uint64_t cluster_location_count(cluster *c)
 {
     pthread_mutex_lock(&c->mu);
     uint64_t n = c->n_pairs;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+uint64_t cluster_corrupt_count(cluster *c)
+{
+    pthread_mutex_lock(&c->mu);
+    uint64_t n = c->corrupt_total;
     pthread_mutex_unlock(&c->mu);
     return n;
 }

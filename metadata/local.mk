@@ -39,3 +39,6 @@ libtsmeta_a_SOURCES += \
 	metadata/server_state.c metadata/server_state.h \
 	metadata/repair_plan.c metadata/repair_plan.h \
 	metadata/rebalance_plan.c metadata/rebalance_plan.h
+# The leader's re-replication loop (threads, HTTP to chunkservers) around
+# the repair planner.
+libtsmeta_a_SOURCES += metadata/repair.c metadata/repair.h

@@ -14,7 +14,11 @@
  *                            (replicated: starts the Raft server, which the
  *                            transport then delivers to);
  *   4. cluster soft state -- empty; heartbeats refill it;
+ *   4b. repair loop       -- reads the store and the cluster; acts only
+ *                            while leader, after the servers reported;
  *   5. HTTP API           -- last: the port opens only when we can answer.
+ *                            Stopped first, the repair loop next: both use
+ *                            the cluster and the store.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -22,17 +26,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include "common/config.h"
+#include "common/http_client.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "metadata/cluster.h"
 #include "metadata/meta_api.h"
 #include "metadata/raft/raft_node.h"
 #include "metadata/raft/raft_transport.h"
+#include "metadata/repair.h"
 #include "metadata/store.h"
 
 static const char *const known_keys[] = {
     "listen", "data_dir", "log_file", "log_level", "heartbeat_timeout_ms", "snapshot_every",
-    "wal_fsync", "id", "peers", "join", "raft_tick_ms", NULL,
+    "down_after_ms", "repair", "repair_bytes_per_sec", "repair_max_copies",
+    "wal_fsync", "id", "peers", "join", "raft_tick_ms", "fault_injection", NULL,
 };
 
 static void usage(FILE *out)
@@ -59,8 +66,20 @@ static void usage(FILE *out)
         "                        if missing; must be writable; one server per directory)\n"
         "  log_file              log to this file (stderr)\n"
         "  log_level             debug, info, warn or error (info)\n"
-        "  heartbeat_timeout_ms  a chunkserver is down after this long without a\n"
-        "                        heartbeat (30000)\n"
+        "  heartbeat_timeout_ms  a chunkserver silent this long is suspect: its\n"
+        "                        replicas still count, nothing is copied yet (15000)\n"
+        "  down_after_ms         a chunkserver silent this long is down and its chunks\n"
+        "                        are re-replicated; more than heartbeat_timeout_ms\n"
+        "                        (twice heartbeat_timeout_ms).  A new leader counts\n"
+        "                        silence from its election\n"
+        "  repair                re-replicate chunks below their factor and delete\n"
+        "                        surplus replicas while leader (true); false only\n"
+        "                        detects failures (tests of chunkservers alone)\n"
+        "  repair_bytes_per_sec  cluster-wide budget of re-replication copies, with\n"
+        "                        K, M, G suffixes (64M)\n"
+        "  repair_max_copies     concurrent re-replication copies into, and out of,\n"
+        "                        one chunkserver (2); chunkservers also refuse copies\n"
+        "                        beyond their own max_copies_in/out\n"
         "  snapshot_every        write a snapshot every N log records (100000)\n"
         "  wal_fsync             fsync the log before answering (true).  false is for\n"
         "                        benchmarks only and UNSAFE: a machine crash loses\n"
@@ -81,14 +100,19 @@ static void usage(FILE *out)
         "                        needs this server's own entry\n"
         "  raft_tick_ms          Raft clock tick; elections time out after 10-20 ticks,\n"
         "                        heartbeats every 2 (50)\n"
-        "  snapshot_every and wal_fsync apply to the Raft log and snapshots too\n");
+        "  snapshot_every and wal_fsync apply to the Raft log and snapshots too\n"
+        "  fault_injection       accept POST /v1/raft/fault, which cuts this server off\n"
+        "                        from chosen peers (false).  For partition tests only\n");
 }
 
 struct settings {
     const char *listen, *data_dir, *log_file, *id, *peers;
     int log_level;
     int64_t heartbeat_timeout_ms, snapshot_every, raft_tick_ms;
-    int wal_fsync, join;
+    int64_t down_after_ms, repair_max_copies;
+    int repair;
+    uint64_t repair_bytes_per_sec;
+    int wal_fsync, join, fault_injection;
 };
 
 /* Replicated mode: the group as configured. */
@@ -174,11 +198,17 @@ static int read_settings(const ts_config *cfg, struct settings *s, ts_error *err
     if ((s->log_level = ts_log_level_parse(level)) < 0)
         return ts_fail(err, TS_EINVAL, "log_level '%s': expected debug, info, warn or error",
                        level);
-    if ((rc = ts_config_int(cfg, "heartbeat_timeout_ms", 30000, &s->heartbeat_timeout_ms,
+    if ((rc = ts_config_int(cfg, "heartbeat_timeout_ms", 15000, &s->heartbeat_timeout_ms,
                             err)) != 0 ||
+        (rc = ts_config_int(cfg, "down_after_ms", 0, &s->down_after_ms, err)) != 0 ||
+        (rc = ts_config_bool(cfg, "repair", 1, &s->repair, err)) != 0 ||
+        (rc = ts_config_size(cfg, "repair_bytes_per_sec", 64ull << 20, &s->repair_bytes_per_sec,
+                             err)) != 0 ||
+        (rc = ts_config_int(cfg, "repair_max_copies", 2, &s->repair_max_copies, err)) != 0 ||
         (rc = ts_config_int(cfg, "snapshot_every", 100000, &s->snapshot_every, err)) != 0 ||
         (rc = ts_config_bool(cfg, "wal_fsync", 1, &s->wal_fsync, err)) != 0 ||
         (rc = ts_config_bool(cfg, "join", 0, &s->join, err)) != 0 ||
+        (rc = ts_config_bool(cfg, "fault_injection", 0, &s->fault_injection, err)) != 0 ||
         (rc = ts_config_int(cfg, "raft_tick_ms", 50, &s->raft_tick_ms, err)) != 0)
         return rc;
     s->id = ts_config_str(cfg, "id", NULL);
@@ -190,6 +220,16 @@ static int read_settings(const ts_config *cfg, struct settings *s, ts_error *err
         return ts_fail(err, TS_EINVAL, "raft_tick_ms must be 5..10000");
     if (s->heartbeat_timeout_ms <= 0)
         return ts_fail(err, TS_EINVAL, "heartbeat_timeout_ms must be positive");
+    if (s->down_after_ms == 0)
+        s->down_after_ms = 2 * s->heartbeat_timeout_ms;
+    if (s->down_after_ms <= s->heartbeat_timeout_ms)
+        return ts_fail(err, TS_EINVAL, "down_after_ms (%lld) must be more than "
+                       "heartbeat_timeout_ms (%lld): a server is suspect before it is down",
+                       (long long)s->down_after_ms, (long long)s->heartbeat_timeout_ms);
+    if (s->repair_bytes_per_sec == 0)
+        return ts_fail(err, TS_EINVAL, "repair_bytes_per_sec must be positive");
+    if (s->repair_max_copies < 1 || s->repair_max_copies > 64)
+        return ts_fail(err, TS_EINVAL, "repair_max_copies must be 1..64");
     if (s->snapshot_every <= 0)
         return ts_fail(err, TS_EINVAL, "snapshot_every must be positive");
     return 0;
@@ -246,6 +286,7 @@ int main(int argc, char **argv)
     int port = 0;
     store *st = NULL;
     cluster *cl = NULL;
+    repair *rp = NULL;
     raft_transport *rt = NULL;
     struct group g;
     meta_api *api = NULL;
@@ -285,6 +326,7 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    ts_http_client_global_init();   /* before any thread makes a request */
 
     store_opts so = { .data_dir = s.data_dir, .wal_fsync = s.wal_fsync,
                       .snapshot_every = (uint64_t)s.snapshot_every };
@@ -295,6 +337,11 @@ int main(int argc, char **argv)
         if (raft_transport_new(g.self, g.self_addr, &rt, &err) != 0) {
             fprintf(stderr, "tessera-meta: cannot start: %s\n", err.msg);
             goto free_host;
+        }
+        if (s.fault_injection) {
+            raft_transport_enable_faults(rt);
+            TS_WARN("fault_injection=true: POST /v1/raft/fault can partition this server "
+                    "(tests only)");
         }
         so.raft_id = g.self;
         so.raft_peers = s.join ? NULL : &g.conf;
@@ -308,7 +355,18 @@ int main(int argc, char **argv)
         goto free_transport;
     }
     cl = cluster_new(s.heartbeat_timeout_ms);
+    cluster_set_down_after(cl, s.down_after_ms);
+    repair_opts ro = { .bytes_per_sec = s.repair_bytes_per_sec,
+                       .max_copies_per_server = (unsigned)s.repair_max_copies };
     api = meta_api_new(st, cl);
+    if (!s.repair)
+        TS_WARN("repair=false: chunks below their replication factor are not copied");
+    else if (repair_start(st, cl, &ro, &rp, &err) != 0) {
+        TS_ERROR("cannot start: %s", err.msg);
+        fprintf(stderr, "tessera-meta: cannot start: %s\n", err.msg);
+        goto stop_all;
+    }
+    meta_api_set_repair(api, rp);
     if (rt != NULL) {
         raft_transport_attach(rt, store_raft(st));
         meta_api_set_raft(api, rt, &g.conf, g.names);
@@ -330,6 +388,7 @@ int main(int argc, char **argv)
     status = 0;
 stop_all:
     meta_api_free(api);     /* waits for running handlers */
+    repair_stop(rp);        /* waits for running copies */
     cluster_free(cl);
     store_close(st);        /* syncs the log, stops the Raft server */
 free_transport:

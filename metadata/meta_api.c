@@ -555,6 +555,8 @@ static int handle_local(meta_api *api, const ts_http_request *req, ts_http_respo
         raft_transport_handle(api->rt, req, resp);
     else if (get && strcmp(req->path, "/v1/raft/status") == 0)
         api_raft_status(api, resp);
+    else if (strcmp(req->path, "/v1/raft/fault") == 0 && strcmp(req->method, "POST") == 0)
+        api_raft_fault(api, req, resp);     /* each side of a partition is cut by itself */
     else
         return 0;
     return 1;
@@ -642,6 +644,11 @@ meta_api *meta_api_new(store *st, cluster *cl)
     atomic_init(&api->requests, 0);
     atomic_init(&api->request_errors, 0);
     return api;
+}
+
+void meta_api_set_repair(meta_api *api, struct repair *rp)
+{
+    api->rp = rp;
 }
 
 void meta_api_set_raft(meta_api *api, raft_transport *rt, const raft_conf *peers,

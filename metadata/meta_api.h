@@ -32,6 +32,11 @@ meta_api *meta_api_new(store *st, cluster *cl);
 struct raft_transport;
 void meta_api_set_raft(meta_api *api, struct raft_transport *rt, const raft_conf *peers,
                        char names[][64]);
+/* The leader's re-replication loop (repair.h; borrowed, outlives the API),
+ * whose figures the status and /metrics show.  Without it they are left
+ * out. */
+struct repair;
+void meta_api_set_repair(meta_api *api, struct repair *rp);
 /* Stops listening if needed and frees. */
 void meta_api_free(meta_api *api);
 

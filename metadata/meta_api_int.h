@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include "common/proto.h"
 #include "metadata/meta_api.h"
+#include "metadata/repair.h"
 #include "metadata/raft/raft_transport.h"
 
 struct meta_api {
@@ -18,6 +19,7 @@ struct meta_api {
     cluster *cl;
     ts_http_server *http;
     raft_transport *rt;         /* replicated mode, else NULL */
+    struct repair *rp;          /* the re-replication loop, or NULL */
     raft_conf names_conf;       /* the configured peers: raft id -> address */
     char names[RAFT_MAX_MEMBERS][64];   /* ... and their names, same order */
     atomic_ulong requests;
@@ -49,6 +51,9 @@ void api_metrics(meta_api *api, ts_http_response *resp);
 /* Replicated mode, in meta_raft_api.c: GET /v1/raft/status (this server's
  * view), POST /v1/raft/add|remove|transfer, and the 421 answer. */
 void api_raft_status(meta_api *api, ts_http_response *resp);
+/* POST /v1/raft/fault {"isolate":[raft ids]}: fault injection (refused
+ * unless the server runs with fault_injection = true). */
+void api_raft_fault(meta_api *api, const ts_http_request *req, ts_http_response *resp);
 int api_raft_change(meta_api *api, const char *path, const json_t *body,
                     ts_http_response *resp);
 /* Answers 421 ENOTLEADER naming the leader (body field "leader" and a

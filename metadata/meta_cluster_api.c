@@ -199,7 +199,7 @@ int api_heartbeat(meta_api *api, const json_t *b, ts_http_response *resp)
     const char *id, *address, *zone = "";
     double weight = 1.0;
     cluster_heartbeat hb = {0};
-    ts_chunk_id *full = NULL, *added = NULL;
+    ts_chunk_id *full = NULL, *added = NULL, *removed = NULL, *corrupt = NULL;
     int rc;
     if (ts_json_str(b, "id", &id, &e) != 0 || ts_json_str(b, "address", &address, &e) != 0 ||
         ts_json_u64(b, "capacity", &hb.capacity, &e) != 0 ||
@@ -232,9 +232,23 @@ int api_heartbeat(meta_api *api, const json_t *b, ts_http_response *resp)
     int dummy;
     if ((rc = parse_id_array(b, "added", &added, &hb.n_added, &dummy, &e)) != 0)
         goto free_full;
+    if ((rc = parse_id_array(b, "removed", &removed, &hb.n_removed, &dummy, &e)) != 0)
+        goto free_added;
+    if ((rc = parse_id_array(b, "corrupt", &corrupt, &hb.n_corrupt, &dummy, &e)) != 0)
+        goto free_added;
+    const json_t *fd = json_object_get(b, "failed_dirs");
+    if (fd && !json_is_null(fd)) {
+        if (!json_is_array(fd)) {
+            rc = ts_fail(&e, TS_EINVAL, "field 'failed_dirs': expected an array of paths");
+            goto free_added;
+        }
+        hb.n_failed_dirs = json_array_size(fd);
+    }
     hb.id = id;
     hb.full_report = full;
     hb.added = added;
+    hb.removed = removed;
+    hb.corrupt = corrupt;
 
     /* Membership is durable: a new server, or a changed address/zone/weight,
      * goes through a REGISTER_SERVER command. */
@@ -257,15 +271,21 @@ int api_heartbeat(meta_api *api, const json_t *b, ts_http_response *resp)
         TS_INFO("registered chunkserver %s at %s (zone '%s', weight %g)", id, address, zone,
                 weight);
     }
+    /* A new term starts the soft state afresh before this heartbeat counts. */
+    cluster_lead_term(api->cl, store_leader_term(api->st), ts_mono_ms());
     ns = store_read_lock(api->st);
     int needed = cluster_on_heartbeat(api->cl, &hb, ts_mono_ms(), ns_knows_chunk, (void *)ns);
     store_read_unlock(api->st);
     free(full);
     free(added);
+    free(removed);
+    free(corrupt);
     json_t *o = json_object();
     api_set(o, "report_needed", json_boolean(needed));
     return api_reply(resp, o);
 free_added:
+    free(corrupt);
+    free(removed);
     free(added);
 free_full:
     free(full);
@@ -284,8 +304,11 @@ static json_t *server_json(const ns_server *s, const cluster_server_info *info, 
         api_set(o, "weight", json_integer((json_int_t)s->weight));
     else
         api_set(o, "weight", json_real(s->weight));
-    api_set(o, "state", json_string(info->up ? "up" : "down"));
+    api_set(o, "state", json_string(ts_server_state_name(info->state)));
     if (detailed) {
+        api_set(o, "state_since_ms_ago", json_integer(info->state_since_ms_ago));
+        api_set(o, "failed_dirs", json_integer((json_int_t)info->failed_dirs));
+        api_set(o, "corrupt_reported", json_integer((json_int_t)info->corrupt_reported));
         api_set(o, "capacity", json_integer((json_int_t)info->capacity));
         api_set(o, "used", json_integer((json_int_t)info->used));
         api_set(o, "chunks", json_integer((json_int_t)info->chunk_count));
@@ -332,6 +355,34 @@ static int count_under(void *arg, const ts_chunk_id *id)
     return 0;
 }
 
+/* The re-replication loop's figures (repair.h) for the status answer. */
+static json_t *repair_json(repair *rp)
+{
+    repair_stats rs;
+    repair_get_stats(rp, &rs);
+    json_t *o = json_object();
+    api_set(o, "active", json_boolean(rs.leader && rs.reports_complete));
+    api_set(o, "reports_complete", json_boolean(rs.reports_complete));
+    api_set(o, "under_replicated", json_integer((json_int_t)rs.under_replicated));
+    api_set(o, "single_replica", json_integer((json_int_t)rs.single_replica));
+    api_set(o, "lost", json_integer((json_int_t)rs.lost));
+    api_set(o, "copies_running", json_integer((json_int_t)rs.copies_running));
+    api_set(o, "copies_awaiting_report", json_integer((json_int_t)rs.copies_awaiting));
+    api_set(o, "copies_total", json_integer((json_int_t)rs.copies_total));
+    api_set(o, "copy_bytes_total", json_integer((json_int_t)rs.copy_bytes_total));
+    api_set(o, "copy_failures_total", json_integer((json_int_t)rs.copy_failures_total));
+    api_set(o, "copy_busy_total", json_integer((json_int_t)rs.copy_busy_total));
+    api_set(o, "deletes_total", json_integer((json_int_t)rs.deletes_total));
+    api_set(o, "bytes_per_sec", json_integer((json_int_t)rs.bytes_per_sec));
+    api_set(o, "episode_active", json_boolean(rs.episode_active));
+    api_set(o, "episode_ms", json_integer(rs.episode_active ? rs.episode_ms : 0));
+    api_set(o, "last_single_replica_restore_ms", json_integer(rs.last_single_restore_ms));
+    api_set(o, "last_full_restore_ms", json_integer(rs.last_full_restore_ms));
+    api_set(o, "last_restore_bytes", json_integer((json_int_t)rs.last_bytes));
+    api_set(o, "last_restore_mib_per_sec", json_real(rs.last_mb_per_sec));
+    return o;
+}
+
 void api_cluster_status(meta_api *api, ts_http_response *resp)
 {
     int64_t now = ts_mono_ms();
@@ -350,6 +401,8 @@ void api_cluster_status(meta_api *api, ts_http_response *resp)
     api_set(o, "under_replicated", json_integer((json_int_t)u.count));
     api_set(o, "files", json_integer((json_int_t)st.files));
     api_set(o, "directories", json_integer((json_int_t)st.directories));
+    if (api->rp != NULL)
+        api_set(o, "repair", repair_json(api->rp));
     api_reply(resp, o);
 }
 
@@ -372,7 +425,7 @@ void api_metrics(meta_api *api, ts_http_response *resp)
     ns_stats st;
     store_stats ss;
     int64_t now = ts_mono_ms();
-    uint64_t up = 0, servers;
+    uint64_t up = 0, suspect = 0, down = 0, servers;
     const ns_state *ns = store_read_lock(api->st);
     ns_get_stats(ns, &st);
     servers = ns_server_count(ns);
@@ -380,6 +433,8 @@ void api_metrics(meta_api *api, ts_http_response *resp)
         cluster_server_info info;
         cluster_server(api->cl, ns_server_at(ns, i)->id, now, &info);
         up += info.up;
+        suspect += info.state == TS_SERVER_SUSPECT;
+        down += info.state == TS_SERVER_DOWN;
     }
     store_read_unlock(api->st);
     store_get_stats(api->st, &ss);
@@ -399,6 +454,37 @@ void api_metrics(meta_api *api, ts_http_response *resp)
             st.garbage_chunks);
     GAUGE("servers", "Registered chunkservers.", servers);
     GAUGE("servers_up", "Chunkservers with a recent heartbeat.", up);
+    GAUGE("servers_suspect", "Chunkservers silent past heartbeat_timeout_ms, not yet down.",
+          suspect);
+    GAUGE("servers_down", "Chunkservers silent past down_after_ms.", down);
+    COUNTER("corrupt_replicas_total", "Replicas chunkservers reported corrupt (quarantined).",
+            cluster_corrupt_count(api->cl));
+    if (api->rp != NULL) {
+        repair_stats rs;
+        repair_get_stats(api->rp, &rs);
+        GAUGE("repair_under_replicated", "Chunks below their replication factor (last round).",
+              rs.under_replicated);
+        GAUGE("repair_single_replica", "Chunks with a single live replica (last round).",
+              rs.single_replica);
+        GAUGE("repair_lost", "Chunks with no readable replica (last round).", rs.lost);
+        GAUGE("repair_copies_running", "Re-replication copies in flight.", rs.copies_running);
+        COUNTER("repair_copies_total", "Re-replication copies confirmed by a report.",
+                rs.copies_total);
+        COUNTER("repair_copy_bytes_total", "Bytes of confirmed re-replication copies.",
+                rs.copy_bytes_total);
+        COUNTER("repair_copy_failures_total", "Re-replication copies that failed.",
+                rs.copy_failures_total);
+        COUNTER("repair_copy_busy_total", "Copies refused by a busy chunkserver (503).",
+                rs.copy_busy_total);
+        COUNTER("repair_deletes_total", "Surplus replicas deleted.", rs.deletes_total);
+        /* -1 (none yet) is shown as 0 by the unsigned gauge: both mean "no figure". */
+        GAUGE("repair_last_single_replica_restore_ms",
+              "Time until no chunk had a single replica, in the last repair episode.",
+              rs.last_single_restore_ms > 0 ? rs.last_single_restore_ms : 0);
+        GAUGE("repair_last_full_restore_ms",
+              "Time until every chunk had its full count, in the last repair episode.",
+              rs.last_full_restore_ms > 0 ? rs.last_full_restore_ms : 0);
+    }
     GAUGE("replica_locations", "Known (chunk, server) replica locations.",
           cluster_location_count(api->cl));
     GAUGE("log_index", "Last write-ahead log index applied.", ss.last_index);

@@ -116,6 +116,41 @@ void api_raft_status(meta_api *api, ts_http_response *resp)
     api_reply(resp, o);
 }
 
+void api_raft_fault(meta_api *api, const ts_http_request *req, ts_http_response *resp)
+{
+    ts_error e = {0};
+    json_t *body = NULL, *list, *v;
+    uint64_t ids[RAFT_MAX_MEMBERS];
+    size_t n = 0, i;
+    if (ts_json_parse_object(req->body, req->body_len, &body, &e) != 0) {
+        ts_error_prefix(&e, "%s", req->path);
+        api_fail(resp, &e);
+        return;
+    }
+    list = json_object_get(body, "isolate");
+    if (!json_is_array(list)) {
+        ts_fail(&e, TS_EINVAL, "%s: field 'isolate': expected an array of Raft ids",
+                req->path);
+        goto fail;
+    }
+    json_array_foreach(list, i, v) {
+        if (!json_is_integer(v) || json_integer_value(v) <= 0 || n == RAFT_MAX_MEMBERS) {
+            ts_fail(&e, TS_EINVAL, "%s: field 'isolate': at most %d positive Raft ids",
+                    req->path, RAFT_MAX_MEMBERS);
+            goto fail;
+        }
+        ids[n++] = (uint64_t)json_integer_value(v);
+    }
+    if (raft_transport_isolate(api->rt, ids, n, &e) != 0)
+        goto fail;
+    json_decref(body);
+    api_reply(resp, json_object());
+    return;
+fail:
+    json_decref(body);
+    api_fail(resp, &e);
+}
+
 /* POST /v1/raft/add {"id":N,"address":"host:port"}, /v1/raft/remove
  * {"id":N}, /v1/raft/transfer {"id":N}; answered when the change is
  * committed (add, remove) or started (transfer). */

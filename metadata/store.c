@@ -461,6 +461,15 @@ int store_is_leader(store *s, char addr[RAFT_ADDR_MAX])
     return 0;
 }
 
+uint64_t store_leader_term(store *s)
+{
+    raft_status st;
+    if (s->rn == NULL)
+        return 1;
+    raft_node_status(s->rn, &st);
+    return st.role == RAFT_LEADER ? st.term : 0;
+}
+
 raft_node *store_raft(store *s)
 {
     return s->rn;

@@ -95,6 +95,10 @@ int store_read_barrier(store *s, ts_error *err);
 /* 1 when this server may serve clients (single-server mode, or the Raft
  * leader); else 0 with the leader's "host:port" in addr ("" = unknown). */
 int store_is_leader(store *s, char addr[RAFT_ADDR_MAX]);
+/* The Raft term in which this server leads (1 in single-server mode), or 0
+ * when it does not lead: soft state kept for the leader (cluster.h) is
+ * started afresh when this changes. */
+uint64_t store_leader_term(store *s);
 /* The Raft server of a replicated store (status, membership changes, the
  * transport's delivery), NULL in single-server mode. */
 struct raft_node *store_raft(store *s);

@@ -11,3 +11,11 @@ include tests/sim/sim.mk
 check_PROGRAMS += tests/bench/meta_create
 tests_bench_meta_create_SOURCES = tests/bench/meta_create.c
 tests_bench_meta_create_LDADD = libtessera.a libtscommon.a $(COMMON_LIBS)
+check_PROGRAMS += tests/bench/meta_ops
+tests_bench_meta_ops_SOURCES = tests/bench/meta_ops.c
+tests_bench_meta_ops_LDADD = libtessera.a libtscommon.a $(COMMON_LIBS)
+
+# History recorder of the linearizability check (tests/bats/lincheck.py).
+check_PROGRAMS += tests/lin/lin_client
+tests_lin_lin_client_SOURCES = tests/lin/lin_client.c
+tests_lin_lin_client_LDADD = libtessera.a libtscommon.a $(COMMON_LIBS)

@@ -46,7 +46,19 @@ struct raft_transport {
     int stopping;
     peer *peers;
     uint64_t dropped;
+    int faults_enabled;
+    uint64_t isolated[RAFT_MAX_MEMBERS];    /* fault injection: cut off from these */
+    size_t nisolated;
 };
+
+/* mu held. */
+static int is_isolated(const raft_transport *t, uint64_t id)
+{
+    for (size_t i = 0; i < t->nisolated; i++)
+        if (t->isolated[i] == id)
+            return 1;
+    return 0;
+}
 
 int raft_transport_new(uint64_t self_id, const char *self_addr, raft_transport **out,
                        ts_error *err)
@@ -149,7 +161,7 @@ void raft_transport_send(void *arg, uint64_t to, const char *addr, const void *b
     ts_buf_append(&m->b, buf, len);
     pthread_mutex_lock(&t->mu);
     peer *p = peer_of(t, to, addr);
-    if (p == NULL || t->stopping) {
+    if (p == NULL || t->stopping || is_isolated(t, to)) {
         pthread_mutex_unlock(&t->mu);
         ts_buf_free(&m->b);
         free(m);
@@ -184,18 +196,25 @@ void raft_transport_handle(raft_transport *t, const ts_http_request *req,
     }
     /* Learn the sender's address ("id@host:port") for answers. */
     const char *from = ts_http_query(req, "from");
+    uint64_t from_id = from != NULL ? strtoull(from, NULL, 10) : 0;
     if (from != NULL) {
         char *at = strchr(from, '@');
-        uint64_t id = strtoull(from, NULL, 10);
-        if (at != NULL && id != 0 && strlen(at + 1) < RAFT_ADDR_MAX) {
+        if (at != NULL && from_id != 0 && strlen(at + 1) < RAFT_ADDR_MAX) {
             pthread_mutex_lock(&t->mu);
-            (void)peer_of(t, id, at + 1);
+            (void)peer_of(t, from_id, at + 1);
             pthread_mutex_unlock(&t->mu);
         }
     }
     pthread_mutex_lock(&t->mu);
     raft_node *n = t->node;
+    int cut_off = from_id != 0 && is_isolated(t, from_id);
     pthread_mutex_unlock(&t->mu);
+    if (cut_off) {
+        /* A partitioned link loses messages silently: the sender must not
+         * learn anything it would not learn on a real partition. */
+        ts_http_respond(resp, 204, "text/plain", NULL, 0);
+        return;
+    }
     if (n == NULL) {
         ts_http_respond_error(resp, TS_EUNAVAIL, "raft: not started");
         return;
@@ -205,6 +224,35 @@ void raft_transport_handle(raft_transport *t, const ts_http_request *req,
         return;
     }
     ts_http_respond(resp, 204, "text/plain", NULL, 0);
+}
+
+void raft_transport_enable_faults(raft_transport *t)
+{
+    pthread_mutex_lock(&t->mu);
+    t->faults_enabled = 1;
+    pthread_mutex_unlock(&t->mu);
+}
+
+int raft_transport_isolate(raft_transport *t, const uint64_t *ids, size_t n, ts_error *err)
+{
+    if (n > RAFT_MAX_MEMBERS)
+        return ts_fail(err, TS_EINVAL, "raft fault injection: at most %d servers to isolate",
+                       RAFT_MAX_MEMBERS);
+    pthread_mutex_lock(&t->mu);
+    if (!t->faults_enabled) {
+        pthread_mutex_unlock(&t->mu);
+        return ts_fail(err, TS_EPERM, "raft fault injection is off (fault_injection = true "
+                       "enables it, for tests only)");
+    }
+    for (size_t i = 0; i < n; i++)
+        t->isolated[i] = ids[i];
+    t->nisolated = n;
+    pthread_mutex_unlock(&t->mu);
+    if (n > 0)
+        TS_WARN("raft fault injection: dropping messages to and from %zu server(s)", n);
+    else
+        TS_WARN("raft fault injection: healed, no server isolated");
+    return 0;
 }
 
 void raft_transport_free(raft_transport *t)

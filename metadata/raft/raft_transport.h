@@ -36,6 +36,14 @@ void raft_transport_send(void *arg, uint64_t to, const char *addr, const void *b
 /* Handles POST RAFT_TRANSPORT_PATH (call it from the server's handler). */
 void raft_transport_handle(raft_transport *t, const ts_http_request *req,
                            ts_http_response *resp);
+/* Fault injection for partition tests, off unless the server's
+ * `fault_injection = true` key enabled it: raft_transport_isolate() then
+ * drops every message to and from the given servers (as a network
+ * partition would) until it is called again; n = 0 heals.  TS_EPERM when
+ * fault injection is off, so a production server cannot be cut off by a
+ * stray request. */
+void raft_transport_enable_faults(raft_transport *t);
+int raft_transport_isolate(raft_transport *t, const uint64_t *ids, size_t n, ts_error *err);
 /* Stops the sender threads (after raft_node_stop).  NULL is fine. */
 void raft_transport_free(raft_transport *t);
 

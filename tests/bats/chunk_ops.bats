@@ -3,8 +3,9 @@
 # quarantines a flipped byte, chunks are copied server to server
 # (POST replicate) and deleted (DELETE), and a data directory that dies is
 # taken out of service while the server keeps serving the rest.  The
-# metadata-leader side of repair (re-replication loop, admin commands) is
-# tested elsewhere once it exists.
+# metadata leader's re-replication is switched off here (repair=false) so
+# that it does not put back what these tests take away; it is tested in
+# repair.bats.
 
 load helpers
 
@@ -27,7 +28,7 @@ flip_byte() {
 }
 
 @test "the scrubber finds a flipped byte, quarantines the replica and counts it" {
-    start_cluster --set-chunk scrub_bytes_per_sec=1G --set-chunk scrub_interval_s=1
+    start_cluster --set-meta repair=false --set-chunk scrub_bytes_per_sec=1G --set-chunk scrub_interval_s=1
     head -c 3000000 /dev/urandom >"$BATS_TEST_TMPDIR/f"
     "$TESSERA" put "$BATS_TEST_TMPDIR/f" /f
     local file id port
@@ -50,7 +51,7 @@ flip_byte() {
 }
 
 @test "DELETE removes a replica and POST replicate copies it back from another server" {
-    start_cluster
+    start_cluster --set-meta repair=false
     head -c 5000000 /dev/urandom >"$BATS_TEST_TMPDIR/f"
     "$TESSERA" put "$BATS_TEST_TMPDIR/f" /f
     local file id p1 p3

@@ -121,3 +121,49 @@ wait_leader() {
     wait_until 10 bash -c "[ \"\$(\"$TESSERA\" admin raft status --json | jq -r '.servers[] | select(.role == \"leader\") | .address')\" = $addr ]"
     [ "$("$TESSERA" ls /s | wc -l)" -eq 120 ]
 }
+
+@test "through the mount, a file is written and read back while the leader is killed: both keep succeeding" {
+    start_mounted_cluster --metas 3
+    mkdir "$MNT/mw"
+    progress=$BATS_TEST_TMPDIR/progress
+    stop=$BATS_TEST_TMPDIR/mount.stop
+    # Each round rewrites the file with new contents (the close commits it
+    # through the metadata leader) and reads it back through a new open;
+    # any error or a wrong content ends the loop with a message.
+    python3 - "$MNT/mw/f" "$progress" "$stop" >"$BATS_TEST_TMPDIR/mount.log" 2>&1 <<'PY' &
+import os, sys
+path, progress, stop = sys.argv[1:4]
+i = 0
+while not os.path.exists(stop):
+    i += 1
+    data = ("round %d\n" % i).encode() * 500
+    with open(path, "wb") as f:
+        f.write(data)
+    with open(path, "rb") as f:
+        got = f.read()
+    if got != data:
+        sys.exit("round %d: read %d bytes, not what was written" % (i, len(got)))
+    with open(progress, "w") as f:
+        f.write("%d\n" % i)
+print("rounds:", i)
+PY
+    workload=$!
+    track_pid $workload
+    wait_until 20 bash -c "[ \"\$(cat $progress 2>/dev/null || echo 0)\" -ge 3 ]"
+    l=$(wait_leader)
+    pid=$(daemon_pid "$l")
+    kill -9 "$pid"
+    wait_until 10 bash -c "! kill -0 $pid"
+    at_kill=$(cat "$progress")
+    # rounds go on with the new leader (the group still has a majority)
+    wait_until 30 bash -c "[ \"\$(cat $progress)\" -ge $((at_kill + 5)) ]"
+    [ "$(leader_id)" != "$l" ]
+    touch "$stop"
+    wait "$workload" || { cat "$BATS_TEST_TMPDIR/mount.log"; false; }
+    cat "$BATS_TEST_TMPDIR/mount.log"
+    # what the mount wrote last is what the metadata service holds
+    n=$(cat "$progress")
+    "$TESSERA" get /mw/f "$BATS_TEST_TMPDIR/last"
+    python3 -c "import sys; sys.exit(open(sys.argv[1], 'rb').read() != ('round %s\n' % sys.argv[2]).encode() * 500)" \
+        "$BATS_TEST_TMPDIR/last" "$n"
+}

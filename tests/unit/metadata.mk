@@ -27,6 +27,12 @@ tests_unit_test_meta_api_SOURCES = tests/unit/test_meta_api.c tests/unit/tcheck.
 tests_unit_test_meta_api_LDADD = $(META_TEST_LDADD)
 TESTS += tests/unit/test_meta_api
 
+# Cluster soft state: liveness by the server state machine, chunk reports.
+check_PROGRAMS += tests/unit/test_cluster
+tests_unit_test_cluster_SOURCES = tests/unit/test_cluster.c tests/unit/tcheck.h
+tests_unit_test_cluster_LDADD = $(META_TEST_LDADD)
+TESTS += tests/unit/test_cluster
+
 # Pure planners of cluster operations (repair, rebalance, drain) and the
 # server state machine.
 check_PROGRAMS += tests/unit/test_repair_plan tests/unit/test_rebalance_plan
