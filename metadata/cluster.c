@@ -267,9 +267,10 @@ int cluster_on_heartbeat(cluster *c, const cluster_heartbeat *hb, int64_t now_ms
         TS_INFO("chunkserver %s: %s -> %s (heartbeat)", s->id, ts_server_state_name(before),
                 ts_server_state_name(s->fsm.state));
     if (hb->n_failed_dirs != s->failed_dirs)
-        TS_WARN("chunkserver %s: %zu data director%s out of service (was %llu)", s->id,
+        TS_WARN("chunkserver %s: %zu data director%s out of service (was %llu)%s", s->id,
                 hb->n_failed_dirs, hb->n_failed_dirs == 1 ? "y" : "ies",
-                (unsigned long long)s->failed_dirs);
+                (unsigned long long)s->failed_dirs,
+                hb->n_failed_dirs > s->failed_dirs ? "; its chunks there are re-replicated" : "");
     s->failed_dirs = hb->n_failed_dirs;
     if (hb->has_full_report) {
         forget_server(c, (uint16_t)idx);

@@ -31,7 +31,8 @@
 #define CHUNK_HOLD_MS 5000        /* after a failed copy or delete */
 #define BUSY_HOLD_MS 1000         /* after a 503 without Retry-After */
 #define PROGRESS_EVERY_MS 5000
-#define SLEEP_SLICE_MS 50
+#define SLEEP_SLICE_MS 20
+#define KICKED_ROUND_MS 100       /* least time between rounds when woken early */
 
 enum task_kind { TASK_COPY, TASK_DELETE };
 enum task_state { TASK_QUEUED, TASK_RUNNING, TASK_AWAITING };
@@ -65,6 +66,7 @@ struct repair {
     pthread_t *workers;
     unsigned nworkers_started;
     atomic_int stop;
+    atomic_int kick;            /* a copy or delete ended: plan again soon */
 
     pthread_mutex_t mu;
     pthread_cond_t cv;          /* a task was queued, or stop */
@@ -221,6 +223,7 @@ static void *worker_main(void *arg)
             run_copy(r, t);
         else
             run_delete(r, t);
+        atomic_store(&r->kick, 1);
         pthread_mutex_lock(&r->mu);
     }
     pthread_mutex_unlock(&r->mu);
@@ -583,9 +586,15 @@ static void *loop_main(void *arg)
         if (t != 0)
             round_once(r, &tokens, now, &last_progress);
         term = t;
+        /* A finished copy frees a slot: plan the next one without waiting
+         * the whole interval (short chunks would otherwise leave the
+         * servers idle between rounds). */
         for (int64_t slept = 0; slept < r->o.interval_ms && !atomic_load(&r->stop);
-             slept += SLEEP_SLICE_MS)
+             slept += SLEEP_SLICE_MS) {
+            if (slept >= KICKED_ROUND_MS && atomic_exchange(&r->kick, 0))
+                break;
             ts_sleep_ms(SLEEP_SLICE_MS);
+        }
     }
     return NULL;
 }

@@ -146,6 +146,8 @@ static session *get_session(session_table *t, uint64_t client)
 /* Drops results with seq <= upto (the first `count` of them). */
 static void drop_front(session *s, uint32_t count)
 {
+    if (count == 0)
+        return;     /* s->r may be NULL still: memmove(NULL, ...) is undefined */
     for (uint32_t i = 0; i < count; i++)
         free(s->r[i].msg);
     memmove(s->r, s->r + count, (s->n - count) * sizeof(*s->r));

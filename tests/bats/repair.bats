@@ -7,7 +7,12 @@
 
 load helpers
 
-teardown() { stop_cluster; }
+# Run against a sanitizer build (TESSERA_BUILD=build-asan), a report from
+# the repair threads fails the test.
+teardown() {
+    stop_cluster
+    assert_no_sanitizer_reports
+}
 
 # 4 chunkservers, 8 MiB chunks, suspect after 1.5 s, down after 3 s.
 start_repair_cluster() {
@@ -52,6 +57,15 @@ flip_byte() {
     printf "$(printf '\\%03o' $(( b ^ 255 )))" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
 }
 
+# repair_done N: the leader counts at least N confirmed copies and its
+# last repair episode is over.
+repair_done() {
+    local r
+    r=$("$TESSERA" admin status --json | jq '.repair') || return 1
+    [ "$(jq '.copies_total' <<<"$r")" -ge "$1" ] && [ "$(jq '.episode_active' <<<"$r")" = false ] &&
+        [ "$(jq '.last_full_restore_ms' <<<"$r")" -ge 0 ]
+}
+
 state_is() { [ "$(server_state "$1")" = "$2" ]; }
 
 meta_metric() {  # meta_metric NAME -> value on the leader
@@ -78,10 +92,11 @@ meta_metric() {  # meta_metric NAME -> value on the leader
     local mib=$(( held * 8 ))
     echo "# repaired ~${mib} MiB of replicas lost with cs-2 in $(( (t1 - t0) / 1000000 )) ms" \
          "after kill (detection: 3 s)" >&3
+    # the leader confirms copies and closes its measurement a round later
+    wait_until 10 repair_done "$held"
     local status
     status=$("$TESSERA" admin status --json)
     echo "# repair: $(jq -c '.repair | {last_single_replica_restore_ms, last_full_restore_ms, last_restore_bytes, last_restore_mib_per_sec, copies_total, copy_busy_total}' <<<"$status")" >&3
-    [ "$(jq '.repair.copies_total' <<<"$status")" -ge "$held" ]
     [ "$("$TESSERA" admin status --json | jq '.under_replicated')" -eq 0 ]
     [ "$(meta_metric tessera_meta_repair_copies_total)" -ge "$held" ]
     "$TESSERA" get /f "$BATS_TEST_TMPDIR/back"
@@ -125,4 +140,49 @@ meta_metric() {  # meta_metric NAME -> value on the leader
     [ "$(meta_metric tessera_meta_corrupt_replicas_total)" -ge 1 ]
     "$TESSERA" get /f "$BATS_TEST_TMPDIR/back2"
     cmp "$BATS_TEST_TMPDIR/f" "$BATS_TEST_TMPDIR/back2"
+}
+
+@test "admin nodes and fsck: healthy, under-replicated (exit 0), then data lost (exit 2)" {
+    # repair off, so the damage stays for fsck to see
+    start_repair_cluster --set-meta repair=false
+    head -c $((20 * 1024 * 1024)) /dev/urandom >"$BATS_TEST_TMPDIR/f"
+    "$TESSERA" mkdir /d
+    "$TESSERA" put "$BATS_TEST_TMPDIR/f" /d/f
+    wait_until 20 all_replicated /d/f 3 none cs-1 cs-2 cs-3 cs-4
+    [ "$("$TESSERA" admin nodes --json | jq '[.servers[] | select(.state == "up")] | length')" -eq 4 ]
+    run "$TESSERA" admin nodes
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"4 up, 0 suspect, 0 down"* ]]
+    run "$TESSERA" admin fsck
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"healthy"* ]]
+    [ "$("$TESSERA" admin fsck / --json | jq '.chunks')" -eq 3 ]
+
+    # the holders of the first chunk: kill one -> under-replicated, exit 0
+    local holders h survivor
+    holders=$("$TESSERA" admin chunks /d/f --json | jq -r '.chunks[0].replicas[]')
+    h=$(head -n 1 <<<"$holders")
+    kill -9 "$(daemon_pid "$h")"
+    wait_until 15 state_is "$h" down
+    run "$TESSERA" admin fsck /d --json
+    [ "$status" -eq 0 ]
+    [ "$(jq '.under_replicated' <<<"$output")" -ge 1 ]
+    [ "$(jq '.missing' <<<"$output")" -eq 0 ]
+
+    # all three holders gone -> that chunk is lost, exit 2
+    for h in $(tail -n +2 <<<"$holders"); do
+        kill -9 "$(daemon_pid "$h")"
+    done
+    for h in $holders; do
+        wait_until 15 state_is "$h" down
+    done
+    run "$TESSERA" admin fsck /d/f --json
+    [ "$status" -eq 2 ]
+    [ "$(jq '.missing' <<<"$output")" -ge 1 ]
+    [ "$(jq -r '.problems[] | select(.state == "missing") | .path' <<<"$output" | head -n 1)" = /d/f ]
+    run "$TESSERA" admin fsck /d/f
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"DATA LOST"* ]]
+    run "$TESSERA" admin fsck /nonexistent
+    [ "$status" -eq 1 ]
 }
