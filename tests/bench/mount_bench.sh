@@ -110,7 +110,7 @@ for target in local tessera; do
     fi
 done
 cmp "$work/src" "$mnt/big" || { echo "bench: the big file differs on the mount!" >&2; exit 1; }
-diff -r "$tree" "$mnt/tree" >/dev/null || { echo "bench: the copied tree differs!" >&2; exit 1; }
+diff -r --no-dereference "$tree" "$mnt/tree" >/dev/null || { echo "bench: the copied tree differs!" >&2; exit 1; }
 
 ratio() { python3 -c "import sys; print('%.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"; }
 printf '%-44s %12s %12s %7s\n' "measure" "local disk" "tessera" "ratio"
