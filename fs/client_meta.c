@@ -71,6 +71,24 @@ static int check_name(const char *op, const char *name, ts_error *err)
     return 0;
 }
 
+/* The start of every request naming a directory entry: validates the name,
+ * fills `what` ("OP PARENT/'NAME'", the context of error messages) and returns
+ * a new {"parent","name"} object in *req (the caller passes it on to a call
+ * helper, which releases it). */
+static int entry_request(const char *op, uint64_t parent, const char *name,
+                         char what[WHAT_LEN], json_t **req, ts_error *err)
+{
+    int rc;
+
+    if ((rc = check_name(op, name, err)) != 0)
+        return rc;
+    snprintf(what, WHAT_LEN, "%s %llu/'%s'", op, (unsigned long long)parent, name);
+    *req = json_object();
+    set_u64(*req, "parent", parent);
+    set_str(*req, "name", name);
+    return 0;
+}
+
 int tess_resolve(tess_client *c, const char *path, ts_attr *out, ts_error *err)
 {
     char what[TS_PATH_MAX + 32];
@@ -92,12 +110,8 @@ int tess_lookup(tess_client *c, uint64_t parent, const char *name, ts_attr *out,
     json_t *req;
     int rc;
 
-    if ((rc = check_name("lookup", name, err)) != 0)
+    if ((rc = entry_request("lookup", parent, name, what, &req, err)) != 0)
         return rc;
-    snprintf(what, sizeof(what), "lookup %llu/'%s'", (unsigned long long)parent, name);
-    req = json_object();
-    set_u64(req, "parent", parent);
-    set_str(req, "name", name);
     return attr_call(c, "/v1/ns/lookup", req, what, out, NULL, err);
 }
 
@@ -141,12 +155,8 @@ int tess_mkdir(tess_client *c, uint64_t parent, const char *name, uint32_t mode,
     json_t *req;
     int rc;
 
-    if ((rc = check_name("mkdir", name, err)) != 0)
+    if ((rc = entry_request("mkdir", parent, name, what, &req, err)) != 0)
         return rc;
-    snprintf(what, sizeof(what), "mkdir %llu/'%s'", (unsigned long long)parent, name);
-    req = json_object();
-    set_u64(req, "parent", parent);
-    set_str(req, "name", name);
     set_u64(req, "mode", mode);
     set_u64(req, "uid", uid);
     set_u64(req, "gid", gid);
@@ -160,12 +170,8 @@ int tess_create(tess_client *c, uint64_t parent, const char *name, uint32_t mode
     json_t *req, *resp = NULL;
     int rc;
 
-    if ((rc = check_name("create", name, err)) != 0)
+    if ((rc = entry_request("create", parent, name, what, &req, err)) != 0)
         return rc;
-    snprintf(what, sizeof(what), "create %llu/'%s'", (unsigned long long)parent, name);
-    req = json_object();
-    set_u64(req, "parent", parent);
-    set_str(req, "name", name);
     set_u64(req, "mode", mode);
     set_u64(req, "uid", uid);
     set_u64(req, "gid", gid);
@@ -186,12 +192,8 @@ static int entry_call(tess_client *c, const char *op, const char *path, uint64_t
     json_t *req;
     int rc;
 
-    if ((rc = check_name(op, name, err)) != 0)
+    if ((rc = entry_request(op, parent, name, what, &req, err)) != 0)
         return rc;
-    snprintf(what, sizeof(what), "%s %llu/'%s'", op, (unsigned long long)parent, name);
-    req = json_object();
-    set_u64(req, "parent", parent);
-    set_str(req, "name", name);
     return void_call(c, path, req, what, err);
 }
 
@@ -233,15 +235,11 @@ int tess_symlink(tess_client *c, uint64_t parent, const char *name, const char *
     json_t *req;
     int rc;
 
-    if ((rc = check_name("symlink", name, err)) != 0)
-        return rc;
     if (!target || !*target || strlen(target) > TS_PATH_MAX)
-        return ts_fail(err, TS_EINVAL, "symlink '%s': target empty or longer than %d bytes", name,
-                       TS_PATH_MAX);
-    snprintf(what, sizeof(what), "symlink %llu/'%s'", (unsigned long long)parent, name);
-    req = json_object();
-    set_u64(req, "parent", parent);
-    set_str(req, "name", name);
+        return ts_fail(err, TS_EINVAL, "symlink '%s': target empty or longer than %d bytes",
+                       name ? name : "", TS_PATH_MAX);
+    if ((rc = entry_request("symlink", parent, name, what, &req, err)) != 0)
+        return rc;
     set_str(req, "target", target);
     set_u64(req, "uid", uid);
     set_u64(req, "gid", gid);
