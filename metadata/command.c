@@ -15,7 +15,8 @@ static const char *const type_names[CMD_TYPE_END_] = {
     [CMD_RMDIR] = "rmdir",       [CMD_RENAME] = "rename",   [CMD_SYMLINK] = "symlink",
     [CMD_LINK] = "link",         [CMD_SETATTR] = "setattr", [CMD_COMMIT] = "commit",
     [CMD_REGISTER_SERVER] = "register_server", [CMD_SETXATTR] = "setxattr",
-    [CMD_REMOVEXATTR] = "removexattr",
+    [CMD_REMOVEXATTR] = "removexattr", [CMD_SET_SERVER] = "set_server",
+    [CMD_REBALANCE] = "rebalance",
 };
 
 const char *cmd_type_name(int type)
@@ -54,6 +55,11 @@ void cmd_free(cmd *c)
     case CMD_REMOVEXATTR:
         free(c->u.xattr.name);
         free(c->u.xattr.value);
+        break;
+    case CMD_SET_SERVER:
+        free(c->u.set_server.id);
+        free(c->u.set_server.address);
+        free(c->u.set_server.zone);
         break;
     default:
         break;
@@ -168,6 +174,28 @@ void cmd_encode(const cmd *c, ts_buf *b)
         ts_enc_u64(b, c->u.xattr.ino);
         ts_enc_str(b, c->u.xattr.name);
         break;
+    case CMD_SET_SERVER: {
+        uint64_t w;
+        memcpy(&w, &c->u.set_server.weight, sizeof(w));
+        ts_enc_str(b, c->u.set_server.id);
+        ts_enc_str(b, c->u.set_server.address ? c->u.set_server.address : "");
+        ts_enc_u8(b, c->u.set_server.mask);
+        ts_enc_u64(b, w);
+        ts_enc_str(b, c->u.set_server.zone ? c->u.set_server.zone : "");
+        ts_enc_u8(b, c->u.set_server.admin);
+        break;
+    }
+    case CMD_REBALANCE: {
+        const ns_rebalance *r = &c->u.rebalance;
+        ts_enc_u8(b, r->running);
+        ts_enc_u64(b, r->bandwidth);
+        ts_enc_u64(b, r->max_moves);
+        ts_enc_u64(b, r->bytes_planned);
+        ts_enc_u64(b, r->bytes_target);
+        ts_enc_u64(b, r->moves_target);
+        ts_enc_i64(b, r->started_ns);
+        break;
+    }
     default:
         ts_die("cmd_encode: unknown command type %u", c->type);
     }
@@ -330,6 +358,32 @@ int cmd_decode(const void *p, size_t len, cmd *c, ts_error *err)
             c->u.xattr.flags = ts_dec_u32(&d);
         }
         break;
+    case CMD_SET_SERVER: {
+        c->u.set_server.id = dec_name(&d);
+        c->u.set_server.address = dec_name(&d);
+        c->u.set_server.mask = ts_dec_u8(&d);
+        uint64_t w = ts_dec_u64(&d);
+        memcpy(&c->u.set_server.weight, &w, sizeof(w));
+        c->u.set_server.zone = dec_name(&d);
+        c->u.set_server.admin = ts_dec_u8(&d);
+        if (ts_dec_ok(&d) && (c->u.set_server.mask & ~(CMD_SET_WEIGHT | CMD_SET_ZONE |
+                                                         CMD_SET_ADMIN)))
+            d.err = TS_EINVAL;
+        break;
+    }
+    case CMD_REBALANCE: {
+        ns_rebalance *r = &c->u.rebalance;
+        r->running = ts_dec_u8(&d);
+        r->bandwidth = ts_dec_u64(&d);
+        r->max_moves = ts_dec_u64(&d);
+        r->bytes_planned = ts_dec_u64(&d);
+        r->bytes_target = ts_dec_u64(&d);
+        r->moves_target = ts_dec_u64(&d);
+        r->started_ns = ts_dec_i64(&d);
+        if (ts_dec_ok(&d) && r->running > 1)
+            d.err = TS_EINVAL;
+        break;
+    }
     }
     if (!ts_dec_ok(&d)) {
         cmd_free(c);
@@ -391,6 +445,25 @@ int cmd_apply(ns_state *ns, const cmd *c, cmd_result *res, ts_error *err)
                            c->u.xattr.flags, c->now_ns, err);
     case CMD_REMOVEXATTR:
         return ns_removexattr(ns, c->u.xattr.ino, c->u.xattr.name, c->now_ns, err);
+    case CMD_SET_SERVER: {
+        ns_server_change ch = {
+            .address = c->u.set_server.address,
+            .set_weight = (c->u.set_server.mask & CMD_SET_WEIGHT) != 0,
+            .weight = c->u.set_server.weight,
+            .set_zone = (c->u.set_server.mask & CMD_SET_ZONE) != 0,
+            .zone = c->u.set_server.zone,
+            .set_admin = (c->u.set_server.mask & CMD_SET_ADMIN) != 0,
+            .admin = c->u.set_server.admin,
+        };
+        return ns_set_server(ns, c->u.set_server.id, &ch, err);
+    }
+    case CMD_REBALANCE: {
+        ns_rebalance rb = c->u.rebalance;
+        if (rb.running && rb.started_ns == 0)
+            rb.started_ns = c->now_ns;      /* in the command: replays agree */
+        ns_set_rebalance(ns, &rb);
+        return 0;
+    }
     default:
         return ts_fail(err, TS_EINVAL, "apply: unknown command type %u", c->type);
     }

@@ -45,6 +45,8 @@ enum cmd_type {
     CMD_REGISTER_SERVER = 10,
     CMD_SETXATTR = 11,
     CMD_REMOVEXATTR = 12,
+    CMD_SET_SERVER = 13,        /* the operator's change to a server (ns_set_server) */
+    CMD_REBALANCE = 14,         /* starts, finishes or cancels the rebalance */
     CMD_TYPE_END_
 };
 
@@ -74,10 +76,21 @@ typedef struct cmd {
             uint8_t has_mtime; int64_t mtime_ns;
         } commit;
         struct { char *id, *address, *zone; double weight; } server;
+        /* mask: CMD_SET_WEIGHT | CMD_SET_ZONE | CMD_SET_ADMIN; address "" = keep */
+        struct {
+            char *id, *address, *zone;
+            uint8_t mask, admin;
+            double weight;
+        } set_server;
+        ns_rebalance rebalance;
         /* value/len/flags only for CMD_SETXATTR */
         struct { uint64_t ino; char *name; uint8_t *value; uint32_t len, flags; } xattr;
     } u;
 } cmd;
+
+#define CMD_SET_WEIGHT 1u
+#define CMD_SET_ZONE 2u
+#define CMD_SET_ADMIN 4u
 
 /* What applying a command produced (for the reply). */
 typedef struct cmd_result {

@@ -42,3 +42,10 @@ libtsmeta_a_SOURCES += \
 # The leader's re-replication loop (threads, HTTP to chunkservers) around
 # the repair planner.
 libtsmeta_a_SOURCES += metadata/repair.c metadata/repair.h
+# Cluster operations: durable membership and the rebalance flag, the
+# planners' view of the cluster shared by repair, drain and rebalance, and
+# the operator endpoints (/v1/admin/...).
+libtsmeta_a_SOURCES += \
+	metadata/namespace_members.c \
+	metadata/plan_view.c metadata/plan_view.h \
+	metadata/meta_ops_api.c

@@ -499,7 +499,7 @@ static int h_removexattr(meta_api *api, const json_t *b, ts_http_response *resp)
 
 /* ---- dispatch ---- */
 
-typedef int (*post_handler)(meta_api *api, const json_t *body, ts_http_response *resp);
+typedef api_post_fn post_handler;
 
 /* read: answered from the local state, so a replicated server first makes
  * sure it is (still) the leader and up to date (ReadIndex). */
@@ -604,10 +604,17 @@ void meta_api_handle(void *app, const ts_http_request *req, ts_http_response *re
             api_cluster_status(api, resp);
         goto count_errors;
     }
-post_routes:
-    for (size_t i = 0; i < TS_ARRAY_LEN(post_routes); i++) {
-        if (strcmp(req->path, post_routes[i].path) != 0)
-            continue;
+post_routes:;
+    post_handler fn = NULL;
+    int read = 0;
+    for (size_t i = 0; i < TS_ARRAY_LEN(post_routes) && !fn; i++)
+        if (strcmp(req->path, post_routes[i].path) == 0) {
+            fn = post_routes[i].fn;
+            read = post_routes[i].read;
+        }
+    if (!fn)
+        fn = api_ops_find(req->path, &read);
+    if (fn) {
         if (strcmp(req->method, "POST") != 0) {
             ts_http_respond_error(resp, TS_EINVAL, "%s needs POST, not %s", req->path,
                                   req->method);
@@ -619,8 +626,8 @@ post_routes:
             api_fail(resp, &e);
             goto count_errors;
         }
-        if (leader_gate(api, post_routes[i].read, resp) == 0) {
-            post_routes[i].fn(api, body, resp);
+        if (leader_gate(api, read, resp) == 0) {
+            fn(api, body, resp);
             /* Leadership lost while the command waited: redirect too. */
             if (resp->status == 421 && api->rt != NULL)
                 api_not_leader(api, resp, "leadership changed during the request");

@@ -48,6 +48,12 @@ void api_cluster_servers(meta_api *api, ts_http_response *resp);
 void api_cluster_status(meta_api *api, ts_http_response *resp);
 void api_metrics(meta_api *api, ts_http_response *resp);
 
+/* Cluster operations, in meta_ops_api.c: the POST handler of a
+ * /v1/admin/... path, or NULL; *read: answered from local state (as in
+ * meta_api.c's route table). */
+typedef int (*api_post_fn)(meta_api *api, const json_t *body, ts_http_response *resp);
+api_post_fn api_ops_find(const char *path, int *read);
+
 /* Replicated mode, in meta_raft_api.c: GET /v1/raft/status (this server's
  * view), POST /v1/raft/add|remove|transfer, and the 421 answer. */
 void api_raft_status(meta_api *api, ts_http_response *resp);

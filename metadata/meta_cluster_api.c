@@ -253,9 +253,9 @@ int api_heartbeat(meta_api *api, const json_t *b, ts_http_response *resp)
     /* Membership is durable: a new server, or a changed address/zone/weight,
      * goes through a REGISTER_SERVER command. */
     const ns_state *ns = store_read_lock(api->st);
-    const ns_server *known = ns_server_find(ns, id);
-    int need_register = !known || strcmp(known->address, address) != 0 ||
-                        strcmp(known->zone, zone) != 0 || known->weight != weight;
+    /* Fields the operator set (admin node set-weight/set-zone) are not
+     * the heartbeat's to change. */
+    int need_register = !ns_server_matches(ns, id, address, zone, weight);
     store_read_unlock(api->st);
     if (need_register) {
         cmd c = { .type = CMD_REGISTER_SERVER };
@@ -304,8 +304,11 @@ static json_t *server_json(const ns_server *s, const cluster_server_info *info, 
         api_set(o, "weight", json_integer((json_int_t)s->weight));
     else
         api_set(o, "weight", json_real(s->weight));
-    api_set(o, "state", json_string(ts_server_state_name(info->state)));
+    api_set(o, "state", json_string(ts_server_state_name(
+                            ts_server_state_effective(info->state, s->admin))));
+    api_set(o, "admin", json_string(ns_server_admin_name(s->admin)));
     if (detailed) {
+        api_set(o, "liveness", json_string(ts_server_state_name(info->state)));
         api_set(o, "state_since_ms_ago", json_integer(info->state_since_ms_ago));
         api_set(o, "failed_dirs", json_integer((json_int_t)info->failed_dirs));
         api_set(o, "corrupt_reported", json_integer((json_int_t)info->corrupt_reported));

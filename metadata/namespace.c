@@ -742,56 +742,6 @@ int ns_setattr(ns_state *ns, uint64_t ino, const ns_setattr_args *a, int64_t now
     return 0;
 }
 
-/* ---- membership ---- */
-
-const ns_server *ns_server_find(const ns_state *ns, const char *id)
-{
-    for (size_t i = 0; i < ns->n_servers; i++)
-        if (strcmp(ns->servers[i].id, id) == 0)
-            return &ns->servers[i];
-    return NULL;
-}
-
-size_t ns_server_count(const ns_state *ns)
-{
-    return ns->n_servers;
-}
-
-const ns_server *ns_server_at(const ns_state *ns, size_t i)
-{
-    return i < ns->n_servers ? &ns->servers[i] : NULL;
-}
-
-int ns_register_server(ns_state *ns, const char *id, const char *address, const char *zone,
-                       double weight, ts_error *err)
-{
-    if (!id || !*id || strlen(id) > 64)
-        return ts_fail(err, TS_EINVAL, "register server: id must be 1..64 bytes");
-    if (!address || !*address)
-        return ts_fail(err, TS_EINVAL, "register server %s: empty address", id);
-    if (!(weight > 0) || weight > 1e15)
-        return ts_fail(err, TS_EINVAL, "register server %s: weight %g out of range", id, weight);
-    if (!zone)
-        zone = "";
-    ns_server *s = (ns_server *)ns_server_find(ns, id);
-    if (s) {
-        if (strcmp(s->address, address) == 0 && strcmp(s->zone, zone) == 0 &&
-            s->weight == weight)
-            return 0;
-        free(s->address);
-        free(s->zone);
-    } else {
-        ns->servers = ts_realloc(ns->servers, (ns->n_servers + 1) * sizeof(ns_server));
-        s = &ns->servers[ns->n_servers++];
-        s->id = ts_strdup(id);
-    }
-    s->address = ts_strdup(address);
-    s->zone = ts_strdup(zone);
-    s->weight = weight;
-    ns->membership_epoch++;
-    return 0;
-}
-
 void ns_get_stats(const ns_state *ns, ns_stats *st)
 {
     st->files = ns->nfiles;

@@ -177,24 +177,82 @@ int ns_chunk_lookup(const ns_state *ns, const ts_chunk_id *id, uint64_t *length,
 /* Calls fn for every chunk in the table (order canonical); stops on nonzero. */
 void ns_chunk_foreach(const ns_state *ns, int (*fn)(void *arg, const ts_chunk_id *id), void *arg);
 
-/* ---- Membership (durable) ---- */
+/* ---- Membership (durable; namespace_members.c) ---- */
+
+/* The operator's decision about a server, apart from its liveness (which
+ * is soft state, cluster.h): draining servers get no new replicas but keep
+ * serving reads while repair copies their chunks away; removed servers are
+ * out of the cluster (neither placed on nor read from). */
+typedef enum ns_server_admin {
+    NS_SERVER_ACTIVE = 0,
+    NS_SERVER_DRAINING = 1,
+    NS_SERVER_REMOVED = 2,
+} ns_server_admin;
+
+/* ns_server.pinned bits: set by the operator (ns_set_server); a server's
+ * own heartbeat no longer changes them. */
+#define NS_PIN_WEIGHT 1u
+#define NS_PIN_ZONE 2u
 
 typedef struct ns_server {
     char *id;          /* "cs-1" */
     char *address;     /* "host:port" */
     char *zone;        /* "" when none */
     double weight;
+    uint8_t admin;     /* ns_server_admin */
+    uint8_t pinned;    /* NS_PIN_* */
 } ns_server;
 
-/* Adds or updates a chunkserver; bumps the membership epoch when anything
- * changed.  TS_EINVAL for an empty id/address or a weight <= 0. */
+/* Adds or updates a chunkserver from its own heartbeat; bumps the
+ * membership epoch when anything changed.  Pinned fields keep the
+ * operator's value; the admin state is kept.  TS_EINVAL for an empty
+ * id/address or a weight <= 0. */
 int ns_register_server(ns_state *ns, const char *id, const char *address, const char *zone,
                        double weight, ts_error *err);
+/* 1 when a heartbeat with these values would change nothing (pinned
+ * fields ignored); 0 for an unknown id. */
+int ns_server_matches(const ns_state *ns, const char *id, const char *address, const char *zone,
+                      double weight);
+
+/* An operator's change (CMD_SET_SERVER).  Fields not `set_` are kept; an
+ * unknown id is created when address is given (weight 1 and no zone unless
+ * set), else TS_ENOENT.  A weight or zone set here is pinned.  TS_EINVAL
+ * for weight <= 0 (or not finite), an admin state out of range, a zone
+ * longer than 64 bytes. */
+typedef struct ns_server_change {
+    const char *address;        /* NULL or "": keep */
+    int set_weight;
+    double weight;
+    int set_zone;
+    const char *zone;
+    int set_admin;
+    uint8_t admin;              /* ns_server_admin */
+} ns_server_change;
+int ns_set_server(ns_state *ns, const char *id, const ns_server_change *ch, ts_error *err);
+
 /* Borrowed; NULL when unknown. */
 const ns_server *ns_server_find(const ns_state *ns, const char *id);
 size_t ns_server_count(const ns_state *ns);
 /* i < ns_server_count(); in registration order. */
 const ns_server *ns_server_at(const ns_state *ns, size_t i);
+/* "active", "draining", "removed". */
+const char *ns_server_admin_name(unsigned admin);
+
+/* The cluster-wide rebalance the operator started (CMD_REBALANCE): durable
+ * so that a new leader carries on with it.  Progress is measured against
+ * the bytes planned at the start; a new leader re-plans and finds the
+ * moves that remain. */
+typedef struct ns_rebalance {
+    uint8_t running;
+    uint64_t bandwidth;         /* bytes/s for its copies; 0 = the repair budget */
+    uint64_t max_moves;         /* 0 = every move */
+    uint64_t bytes_planned;     /* of every move planned at the start */
+    uint64_t bytes_target;      /* of the moves it makes (max_moves) */
+    uint64_t moves_target;
+    int64_t started_ns;         /* the leader's clock at the start */
+} ns_rebalance;
+void ns_get_rebalance(const ns_state *ns, ns_rebalance *out);
+void ns_set_rebalance(ns_state *ns, const ns_rebalance *r);
 
 /* ---- Accounting, checking, serialization ---- */
 

@@ -16,8 +16,12 @@
  *                    file: u32 n, { u64 file_offset, length, raw16 chunk, u64 chunk_offset }
  *                    link: str target },
  *   (version 2 on) u64 n_xattr_sets, { u64 ino, u32 n, { bytes name, bytes value } }
+ *   (version 3 on) each server record ends with u8 admin, u8 pinned, and the
+ *   image ends with the rebalance flag: u8 running, u64 bandwidth, max_moves,
+ *   bytes_planned, bytes_target, moves_target, i64 started_ns
  *
- * Version 1 images (no attributes) still load.
+ * Version 1 images (no attributes) and version 2 images (servers all
+ * active, nothing pinned, no rebalance) still load.
  */
 #include "metadata/namespace_int.h"
 
@@ -27,7 +31,7 @@
 #include "common/util.h"
 
 #define NS_MAGIC 0x534e5354u   /* "TSNS" */
-#define NS_VERSION 2
+#define NS_VERSION 3
 
 void ns_encode(const ns_state *ns, ts_buf *b)
 {
@@ -45,6 +49,8 @@ void ns_encode(const ns_state *ns, ts_buf *b)
         ts_enc_str(b, s->address);
         ts_enc_str(b, s->zone);
         ts_enc_u64(b, w);
+        ts_enc_u8(b, s->admin);
+        ts_enc_u8(b, s->pinned);
     }
     ts_enc_u64(b, ns->chunks.count);
     size_t n = ptab_nslots(&ns->chunks);
@@ -111,6 +117,14 @@ void ns_encode(const ns_state *ns, ts_buf *b)
             ts_enc_bytes(b, x->v[j].value, x->v[j].len);
         }
     }
+    const ns_rebalance *r = &ns->rebalance;
+    ts_enc_u8(b, r->running);
+    ts_enc_u64(b, r->bandwidth);
+    ts_enc_u64(b, r->max_moves);
+    ts_enc_u64(b, r->bytes_planned);
+    ts_enc_u64(b, r->bytes_target);
+    ts_enc_u64(b, r->moves_target);
+    ts_enc_i64(b, r->started_ns);
 }
 
 /* A count read from the input cannot exceed what the remaining bytes could
@@ -120,7 +134,7 @@ static int count_ok(const ts_dec *d, uint64_t count, size_t min_item)
     return ts_dec_ok(d) && count <= (d->len - d->pos) / min_item;
 }
 
-static int decode_servers(ts_dec *d, ns_state *ns, ts_error *err)
+static int decode_servers(ts_dec *d, ns_state *ns, unsigned version, ts_error *err)
 {
     uint32_t n = ts_dec_u32(d);
     if (!count_ok(d, n, 12 + 8))
@@ -128,10 +142,20 @@ static int decode_servers(ts_dec *d, ns_state *ns, ts_error *err)
     for (uint32_t i = 0; i < n; i++) {
         char *id = ts_dec_str(d), *addr = ts_dec_str(d), *zone = ts_dec_str(d);
         uint64_t w = ts_dec_u64(d);
+        uint8_t admin = version >= 3 ? ts_dec_u8(d) : NS_SERVER_ACTIVE;
+        uint8_t pinned = version >= 3 ? ts_dec_u8(d) : 0;
         double weight;
         memcpy(&weight, &w, sizeof(weight));
         int rc = ts_dec_ok(d) ? ns_register_server(ns, id, addr, zone, weight, err)
                               : ts_fail(err, TS_ECORRUPT, "truncated server %u", i);
+        if (rc == 0 && (admin > NS_SERVER_REMOVED || (pinned & ~(NS_PIN_WEIGHT | NS_PIN_ZONE))))
+            rc = ts_fail(err, TS_ECORRUPT, "admin state %u or pinned bits %#x out of range",
+                         admin, pinned);
+        if (rc == 0) {
+            ns_server *s = (ns_server *)ns_server_find(ns, id);
+            s->admin = admin;
+            s->pinned = pinned;
+        }
         free(id);
         free(addr);
         free(zone);
@@ -309,6 +333,22 @@ static int decode_xattrs(ts_dec *d, ns_state *ns, ts_error *err)
     return 0;
 }
 
+static int decode_rebalance(ts_dec *d, ns_state *ns, ts_error *err)
+{
+    ns_rebalance *r = &ns->rebalance;
+    uint8_t running = ts_dec_u8(d);
+    r->bandwidth = ts_dec_u64(d);
+    r->max_moves = ts_dec_u64(d);
+    r->bytes_planned = ts_dec_u64(d);
+    r->bytes_target = ts_dec_u64(d);
+    r->moves_target = ts_dec_u64(d);
+    r->started_ns = ts_dec_i64(d);
+    if (!ts_dec_ok(d) || running > 1)
+        return ts_fail(err, TS_ECORRUPT, "rebalance record truncated or malformed");
+    r->running = running;
+    return 0;
+}
+
 int ns_decode(const void *p, size_t len, ns_state **out, ts_error *err)
 {
     ts_dec d;
@@ -324,9 +364,10 @@ int ns_decode(const void *p, size_t len, ns_state **out, ts_error *err)
     ns->next_ino = ts_dec_u64(&d);
     ns->garbage_chunks = ts_dec_u64(&d);
     uint64_t epoch = ts_dec_u64(&d);
-    if ((rc = decode_servers(&d, ns, err)) != 0 || (rc = decode_chunks(&d, ns, err)) != 0 ||
-        (rc = decode_inodes(&d, ns, err)) != 0 ||
-        (version >= 2 && (rc = decode_xattrs(&d, ns, err)) != 0))
+    if ((rc = decode_servers(&d, ns, version, err)) != 0 ||
+        (rc = decode_chunks(&d, ns, err)) != 0 || (rc = decode_inodes(&d, ns, err)) != 0 ||
+        (version >= 2 && (rc = decode_xattrs(&d, ns, err)) != 0) ||
+        (version >= 3 && (rc = decode_rebalance(&d, ns, err)) != 0))
         goto free_ns;
     ns->membership_epoch = epoch;   /* registering above bumped it */
     if (!ts_dec_done(&d)) {

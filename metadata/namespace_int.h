@@ -83,6 +83,7 @@ struct ns_state {
     uint64_t membership_epoch;
     ns_server *servers;       /* registration order */
     size_t n_servers;
+    ns_rebalance rebalance;
 };
 
 /* Key of a directory entry lookup. */

@@ -23,10 +23,11 @@
 #include "common/http_client.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "metadata/plan_view.h"
+#include "metadata/rebalance_plan.h"
 #include "metadata/repair_plan.h"
 
-#define ADDR_MAX 256
-#define MAX_HOLDERS 16
+#define ADDR_MAX PLAN_ADDR_MAX
 #define REQUEST_TIMEOUT_MS 120000
 #define CHUNK_HOLD_MS 5000        /* after a failed copy or delete */
 #define BUSY_HOLD_MS 1000         /* after a 503 without Retry-After */
@@ -49,6 +50,7 @@ struct task {
     char source_addrs[TS_PLAN_MAX_SOURCES][ADDR_MAX];
     size_t nsources;
     int64_t answered_ms;
+    int rebalance;                            /* a rebalance move, not a repair */
 };
 
 /* A destination (id) or a chunk (id empty) left alone until `until`. */
@@ -74,6 +76,8 @@ struct repair {
     struct hold *holds;
     size_t nholds;
     repair_stats stats;
+    repair_rebalance_stats rb;
+    int64_t rb_round_ms;        /* when rb was last updated (0: never) */
     int64_t episode_start_ms;   /* valid while stats.episode_active */
     int episode_had_single;
     uint64_t episode_bytes_at_start;
@@ -233,112 +237,17 @@ static void *worker_main(void *arg)
 
 /* ------------------------------------------------------- planner inputs */
 
-/* One round's view: servers of the membership and every chunk. */
-struct view {
-    ts_plan_server *servers;
-    char (*ids)[CLUSTER_ID_MAX + 1];
-    char **zones;
-    char (*addrs)[ADDR_MAX];
-    size_t nservers;
-    int reports_complete;
-
-    ts_plan_chunk *chunks;
-    uint32_t *holders;          /* MAX_HOLDERS per chunk: real ones, then pending copies */
-    unsigned char *nreal;       /* real holders of each chunk (reports, commits) */
-    size_t nchunks, cap;
-};
-
-static void view_free(struct view *v)
-{
-    for (size_t i = 0; i < v->nservers; i++)
-        free(v->zones[i]);
-    free(v->servers);
-    free(v->ids);
-    free(v->zones);
-    free(v->addrs);
-    free(v->chunks);
-    free(v->holders);
-    free(v->nreal);
-    memset(v, 0, sizeof(*v));
-}
-
-static int collect_chunk(void *arg, const ts_chunk_id *id)
-{
-    struct view *v = arg;
-    if (v->nchunks == v->cap) {
-        v->cap = v->cap ? 2 * v->cap : 256;
-        v->chunks = ts_realloc(v->chunks, v->cap * sizeof(*v->chunks));
-    }
-    memset(&v->chunks[v->nchunks], 0, sizeof(v->chunks[0]));
-    v->chunks[v->nchunks++].id = *id;
-    return 0;
-}
-
-static int server_of(const struct view *v, const char *id)
-{
-    for (size_t i = 0; i < v->nservers; i++)
-        if (strcmp(v->ids[i], id) == 0)
-            return (int)i;
-    return -1;
-}
-
-/* Fills v from the namespace and the cluster soft state at now. */
-static void view_build(repair *r, struct view *v, int64_t now)
-{
-    memset(v, 0, sizeof(*v));
-    const ns_state *ns = store_read_lock(r->st);
-    v->nservers = ns_server_count(ns);
-    v->servers = ts_calloc(v->nservers + 1, sizeof(*v->servers));
-    v->ids = ts_calloc(v->nservers + 1, sizeof(*v->ids));
-    v->zones = ts_calloc(v->nservers + 1, sizeof(*v->zones));
-    v->addrs = ts_calloc(v->nservers + 1, sizeof(*v->addrs));
-    v->reports_complete = 1;
-    for (size_t i = 0; i < v->nservers; i++) {
-        const ns_server *s = ns_server_at(ns, i);
-        cluster_server_info info;
-        cluster_track(r->cl, s->id);
-        cluster_server(r->cl, s->id, now, &info);
-        snprintf(v->ids[i], sizeof(v->ids[i]), "%s", s->id);
-        snprintf(v->addrs[i], sizeof(v->addrs[i]), "%s", s->address);
-        v->zones[i] = ts_strdup(s->zone);
-        v->servers[i].id = v->ids[i];
-        v->servers[i].zone = v->zones[i];
-        v->servers[i].weight = s->weight > 0 ? s->weight : 1.0;
-        v->servers[i].state = info.state;
-        if (ts_server_state_counts(info.state) && info.report_needed)
-            v->reports_complete = 0;
-    }
-    ns_chunk_foreach(ns, collect_chunk, v);
-    v->holders = ts_calloc(v->nchunks * MAX_HOLDERS + 1, sizeof(uint32_t));
-    v->nreal = ts_calloc(v->nchunks + 1, 1);
-    for (size_t c = 0; c < v->nchunks; c++) {
-        ts_plan_chunk *pc = &v->chunks[c];
-        char ids[MAX_HOLDERS][CLUSTER_ID_MAX + 1];
-        ns_chunk_lookup(ns, &pc->id, &pc->length, NULL, NULL);  /* listed: known */
-        pc->replication = CLUSTER_REPLICATION;
-        pc->holders = &v->holders[c * MAX_HOLDERS];
-        size_t n = cluster_replicas(r->cl, &pc->id, now, ids, MAX_HOLDERS);
-        for (size_t k = 0; k < n; k++) {
-            int idx = server_of(v, ids[k]);
-            if (idx >= 0)
-                v->holders[c * MAX_HOLDERS + pc->nholders++] = (uint32_t)idx;
-        }
-        v->nreal[c] = (unsigned char)pc->nholders;
-    }
-    store_read_unlock(r->st);
-}
-
 /* Adds the destinations of copies under way as holders (they count: the
  * chunk is not copied twice), and the running copies to the servers'
  * in/out counts.  Returns the number of tasks (mu held). */
-static size_t view_add_tasks(repair *r, struct view *v)
+static size_t view_add_tasks(repair *r, plan_view *v)
 {
     size_t ntasks = 0;
     for (struct task *t = r->tasks; t; t = t->next) {
         ntasks++;
         if (t->kind != TASK_COPY)
             continue;
-        int d = server_of(v, t->server), s = server_of(v, t->source);
+        int d = plan_view_server(v, t->server), s = plan_view_server(v, t->source);
         if (d >= 0 && t->state != TASK_AWAITING)
             v->servers[d].copies_in++;
         if (s >= 0 && t->state != TASK_AWAITING)
@@ -350,8 +259,8 @@ static size_t view_add_tasks(repair *r, struct view *v)
                 continue;
             for (size_t k = 0; k < pc->nholders; k++)
                 have |= pc->holders[k] == (uint32_t)d;
-            if (!have && pc->nholders < MAX_HOLDERS)
-                v->holders[c * MAX_HOLDERS + pc->nholders++] = (uint32_t)d;
+            if (!have && pc->nholders < PLAN_MAX_HOLDERS)
+                v->holders[c * PLAN_MAX_HOLDERS + pc->nholders++] = (uint32_t)d;
             break;
         }
     }
@@ -372,8 +281,13 @@ static void confirm_copies(repair *r, int64_t now)
         char hex[TS_CHUNK_ID_HEX_LEN + 1];
         ts_chunk_id_to_hex(&t->id, hex);
         if (cluster_holds(r->cl, &t->id, t->server)) {
-            r->stats.copies_total++;
-            r->stats.copy_bytes_total += t->length;
+            if (t->rebalance) {
+                r->rb.copies_total++;
+                r->rb.bytes_copied += t->length;
+            } else {
+                r->stats.copies_total++;
+                r->stats.copy_bytes_total += t->length;
+            }
             TS_DEBUG("repair: copy of chunk %s to %s confirmed by its report", hex, t->server);
             task_remove(r, t);
         } else if (now - t->answered_ms > r->o.confirm_timeout_ms) {
@@ -387,7 +301,7 @@ static void confirm_copies(repair *r, int64_t now)
 
 /* Counts of the round (real holders only: pending copies do not make a
  * chunk safe yet) and the episode bookkeeping (mu held). */
-static void account(repair *r, const struct view *v, int64_t now)
+static void account(repair *r, const plan_view *v, int64_t now)
 {
     uint64_t under = 0, single = 0, lost = 0;
     for (size_t c = 0; c < v->nchunks; c++) {
@@ -444,7 +358,7 @@ static void account(repair *r, const struct view *v, int64_t now)
 }
 
 /* Queues the plan's tasks; copies stop when the budget runs out. */
-static void enqueue(repair *r, const struct view *v, const ts_repair_plan *p, double *tokens,
+static void enqueue(repair *r, plan_view *v, const ts_repair_plan *p, double *tokens,
                     int64_t now)
 {
     size_t queued = 0;
@@ -467,6 +381,8 @@ static void enqueue(repair *r, const struct view *v, const ts_repair_plan *p, do
         t->next = r->tasks;
         r->tasks = t;
         *tokens -= (double)pc->length;
+        v->servers[ct->dest].copies_in++;       /* the rebalance plans after this */
+        v->servers[ct->sources[0]].copies_out++;
         queued++;
     }
     for (size_t i = 0; i < p->ndeletes; i++) {
@@ -494,27 +410,191 @@ static void count_tasks(repair *r)
 {
     r->stats.copies_running = r->stats.copies_awaiting = 0;
     for (const struct task *t = r->tasks; t; t = t->next)
-        if (t->kind == TASK_COPY && t->state == TASK_AWAITING)
+        if (t->kind != TASK_COPY || t->rebalance)
+            continue;
+        else if (t->state == TASK_AWAITING)
             r->stats.copies_awaiting++;
-        else if (t->kind == TASK_COPY)
+        else
             r->stats.copies_running++;
 }
 
-static void round_once(repair *r, double *tokens, int64_t now, int64_t *last_progress)
+/* ------------------------------------------------------------ rebalance */
+
+/* Chunks with more replicas than their factor on up servers, or a
+ * draining replica beside a full count: repair's deletes are still due. */
+static uint64_t count_surplus(const plan_view *v)
 {
-    struct view v;
+    uint64_t n = 0;
+    for (size_t c = 0; c < v->nchunks; c++) {
+        unsigned up = 0, draining = 0;
+        for (size_t k = 0; k < v->nreal[c]; k++) {
+            ts_server_state st = v->servers[v->chunks[c].holders[k]].state;
+            up += st == TS_SERVER_UP;
+            draining += st == TS_SERVER_DRAINING;
+        }
+        n += up > v->chunks[c].replication || (draining > 0 && up >= v->chunks[c].replication);
+    }
+    return n;
+}
+
+/* mu held: a task (copy or delete) for chunk id is queued or under way. */
+static int chunk_busy(const repair *r, const ts_chunk_id *id)
+{
+    for (const struct task *t = r->tasks; t; t = t->next)
+        if (ts_chunk_id_eq(&t->id, id))
+            return 1;
+    return 0;
+}
+
+/* mu held: queues move m as a copy to m->to, sources m->from first, then
+ * the chunk's other readable holders. */
+static void queue_move(repair *r, plan_view *v, const ts_rebalance_move *m, size_t chunk)
+{
+    const ts_plan_chunk *pc = &v->chunks[chunk];
+    struct task *t = ts_calloc(1, sizeof(*t));
+    t->kind = TASK_COPY;
+    t->state = TASK_QUEUED;
+    t->rebalance = 1;
+    t->id = pc->id;
+    t->length = pc->length;
+    snprintf(t->server, sizeof(t->server), "%s", v->ids[m->to]);
+    snprintf(t->server_addr, sizeof(t->server_addr), "%s", v->addrs[m->to]);
+    snprintf(t->source, sizeof(t->source), "%s", v->ids[m->from]);
+    snprintf(t->source_addrs[t->nsources++], ADDR_MAX, "%s", v->addrs[m->from]);
+    for (size_t k = 0; k < v->nreal[chunk] && t->nsources < TS_PLAN_MAX_SOURCES; k++) {
+        uint32_t h = pc->holders[k];
+        if (h != m->from && ts_server_state_readable(v->servers[h].state))
+            snprintf(t->source_addrs[t->nsources++], ADDR_MAX, "%s", v->addrs[h]);
+    }
+    t->next = r->tasks;
+    r->tasks = t;
+    v->servers[m->to].copies_in++;
+    v->servers[m->from].copies_out++;
+}
+
+/* One rebalance round over the view (after repair queued its copies).
+ * Returns 1 when the rebalance is finished and its flag must be cleared. */
+static int rebalance_round(repair *r, plan_view *v, double *tokens, double *rb_tokens,
+                           int64_t now)
+{
+    const ns_rebalance *nr = &v->rebalance;
+    ts_rebalance_plan p;
+    ts_error e = {0};
+
+    if (ts_rebalance_plan_make(v->servers, v->nservers, v->chunks, v->nchunks, 0, &p, &e) != 0) {
+        pthread_mutex_lock(&r->mu);
+        snprintf(r->rb.note, sizeof(r->rb.note), "cannot plan: %.200s", e.msg);
+        r->rb_round_ms = now;
+        pthread_mutex_unlock(&r->mu);
+        return 0;
+    }
+    uint64_t surplus = count_surplus(v);
+    uint64_t done = nr->bytes_planned > p.bytes_to_move ? nr->bytes_planned - p.bytes_to_move : 0;
+    pthread_mutex_lock(&r->mu);
+    uint64_t inflight = 0, inflight_bytes = 0;
+    for (const struct task *t = r->tasks; t; t = t->next)
+        if (t->rebalance) {
+            inflight++;
+            inflight_bytes += t->length;
+        }
+    /* Moves in flight already left the plan (their destination counts as
+     * a holder), so `done` includes them. */
+    int target_reached = p.nmoves == 0 || (nr->max_moves > 0 && done >= nr->bytes_target);
+    size_t queued = 0;
+    for (size_t i = 0; !target_reached && i < p.nmoves && *tokens > 0; i++) {
+        const ts_rebalance_move *m = &p.moves[i];
+        const ts_plan_chunk *pc = &v->chunks[m->chunk];
+        if (nr->bandwidth > 0 && *rb_tokens <= 0)
+            break;
+        if (nr->max_moves > 0 && done + inflight_bytes >= nr->bytes_target + pc->length)
+            break;
+        if (v->servers[m->to].copies_in >= r->o.max_copies_per_server ||
+            v->servers[m->from].copies_out >= r->o.max_copies_per_server ||
+            held(r, v->ids[m->to], &pc->id, now) || chunk_busy(r, &pc->id))
+            continue;
+        queue_move(r, v, m, m->chunk);
+        *tokens -= (double)pc->length;
+        *rb_tokens -= (double)pc->length;
+        inflight_bytes += pc->length;
+        queued++;
+    }
+    if (queued > 0)
+        pthread_cond_broadcast(&r->cv);
+    repair_rebalance_stats *rb = &r->rb;
+    rb->running = 1;
+    rb->acting = 1;
+    rb->bytes_remaining = p.bytes_to_move;
+    rb->moves_remaining = p.nmoves;
+    rb->copies_running = inflight + queued;
+    rb->surplus_chunks = surplus;
+    rb->imbalance = p.imbalance_before;
+    rb->imbalance_after = p.imbalance_after;
+    r->rb_round_ms = now;
+    int finish = target_reached && inflight + queued == 0 && surplus == 0;
+    if (finish)
+        snprintf(rb->note, sizeof(rb->note), "finished");
+    else if (target_reached)
+        snprintf(rb->note, sizeof(rb->note), "last copies confirming, %llu surplus replica(s) "
+                 "to delete", (unsigned long long)surplus);
+    else if (p.skipped_under_replicated > 0)
+        snprintf(rb->note, sizeof(rb->note), "%zu under-replicated chunk(s) left to repair "
+                 "first", p.skipped_under_replicated);
+    else
+        rb->note[0] = '\0';
+    pthread_mutex_unlock(&r->mu);
+    ts_rebalance_plan_free(&p);
+    return finish;
+}
+
+/* Clears the durable flag (keeping its figures for --status). */
+static void rebalance_finish(repair *r, const ns_rebalance *nr)
+{
+    cmd c = { .type = CMD_REBALANCE };
+    cmd_result res;
+    ts_error e = {0};
+    repair_rebalance_stats rb;
+
+    c.u.rebalance = *nr;
+    c.u.rebalance.running = 0;
+    if (store_submit(r->st, &c, &res, &e) != 0) {
+        TS_WARN("rebalance: cannot record its end (retrying next round): %s", e.msg);
+        return;
+    }
+    repair_get_rebalance(r, &rb);
+    TS_INFO("rebalance: finished: %llu copies (%.1f MiB) by this leader, imbalance now %.1f%%",
+            (unsigned long long)rb.copies_total, (double)rb.bytes_copied / 1048576.0,
+            rb.imbalance * 100.0);
+}
+
+/* ---------------------------------------------------------------- rounds */
+
+/* Token buckets of one loop: the shared budget and the rebalance's own. */
+struct budget {
+    double tokens, rb_tokens;
+    uint64_t rb_rate;           /* the rebalance's bandwidth (0: none of its own) */
+};
+
+static void round_once(repair *r, struct budget *b, int64_t now, int64_t *last_progress)
+{
+    plan_view v;
     ts_repair_plan plan;
     ts_error e = {0};
+    double *tokens = &b->tokens;
+    int finish = 0;
 
     cluster_tick(r->cl, now);
     confirm_copies(r, now);
-    view_build(r, &v, now);
+    plan_view_build(r->st, r->cl, now, &v);
+    b->rb_rate = v.rebalance.running ? v.rebalance.bandwidth : 0;
     pthread_mutex_lock(&r->mu);
     r->stats.reports_complete = v.reports_complete;
+    r->rb.running = v.rebalance.running;
+    r->rb.acting = 0;
     if (!v.reports_complete) {
         /* A new leader (or a server back from silence) has not told us what
          * it holds: deciding now could copy what exists, or delete what is
          * needed.  Servers that never report turn down and stop counting. */
+        snprintf(r->rb.note, sizeof(r->rb.note), "waiting for chunkserver reports");
         pthread_mutex_unlock(&r->mu);
         goto free_view;
     }
@@ -552,27 +632,39 @@ static void round_once(repair *r, double *tokens, int64_t now, int64_t *last_pro
     }
     pthread_mutex_unlock(&r->mu);
     ts_repair_plan_free(&plan);
+    if (v.rebalance.running)
+        finish = rebalance_round(r, &v, tokens, &b->rb_tokens, now);
+    if (finish)
+        rebalance_finish(r, &v.rebalance);
 free_view:
-    view_free(&v);
+    plan_view_free(&v);
+}
+
+static void refill(double *tokens, double rate, int64_t elapsed_ms)
+{
+    *tokens += rate * (double)elapsed_ms / 1000.0;
+    if (*tokens > rate)
+        *tokens = rate;      /* at most one second of burst */
 }
 
 static void *loop_main(void *arg)
 {
     repair *r = arg;
     uint64_t term = 0;
-    double tokens = 0;
+    struct budget b = {0};
     int64_t last = ts_mono_ms(), last_progress = 0;
 
     while (!atomic_load(&r->stop)) {
         int64_t now = ts_mono_ms();
-        double rate = (double)r->o.bytes_per_sec;
-        tokens += rate * (double)(now - last) / 1000.0;
-        if (tokens > rate)
-            tokens = rate;      /* at most one second of burst */
+        refill(&b.tokens, (double)r->o.bytes_per_sec, now - last);
+        if (b.rb_rate > 0)
+            refill(&b.rb_tokens, (double)b.rb_rate, now - last);
         last = now;
         uint64_t t = store_leader_term(r->st);
         pthread_mutex_lock(&r->mu);
         r->stats.leader = t != 0;
+        if (t == 0)
+            r->rb.acting = 0;
         pthread_mutex_unlock(&r->mu);
         /* The heartbeat handler may have started the term already. */
         cluster_lead_term(r->cl, t, now);
@@ -584,7 +676,7 @@ static void *loop_main(void *arg)
             pthread_mutex_unlock(&r->mu);
         }
         if (t != 0)
-            round_once(r, &tokens, now, &last_progress);
+            round_once(r, &b, now, &last_progress);
         term = t;
         /* A finished copy frees a slot: plan the next one without waiting
          * the whole interval (short chunks would otherwise leave the
@@ -676,6 +768,14 @@ void repair_stop(repair *r)
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
     free(r);
+}
+
+void repair_get_rebalance(repair *r, repair_rebalance_stats *out)
+{
+    pthread_mutex_lock(&r->mu);
+    *out = r->rb;
+    out->last_round_ms_ago = r->rb_round_ms ? ts_mono_ms() - r->rb_round_ms : -1;
+    pthread_mutex_unlock(&r->mu);
 }
 
 void repair_get_stats(repair *r, repair_stats *out)

@@ -84,4 +84,31 @@ typedef struct repair_stats {
 
 void repair_get_stats(repair *r, repair_stats *out);
 
+/* Rebalance (rebalance_plan.h) runs inside the same loop while the durable
+ * flag (namespace.h ns_rebalance) says so: every round re-plans over the
+ * current membership and locations (so an interrupted rebalance, or a new
+ * leader, simply finds the moves that remain), queues moves most-overfull
+ * source first as copy tasks -- the same workers, per-server limits and
+ * cluster-wide byte budget as re-replication, which goes first -- plus its
+ * own bandwidth limit, and leaves the delete of the replica a move
+ * replaces to repair's surplus deletes (copy, confirm, then delete).  When
+ * no move remains (or max_moves worth of bytes moved), no rebalance copy
+ * is in flight and no surplus replica is left, the loop clears the flag
+ * through Raft (CMD_REBALANCE). */
+typedef struct repair_rebalance_stats {
+    int running;                /* the durable flag, as of the last round */
+    int acting;                 /* this server leads and executes it */
+    uint64_t bytes_remaining;   /* moves not started yet (last plan) */
+    uint64_t moves_remaining;
+    uint64_t copies_running;    /* rebalance copies in flight or awaiting a report */
+    uint64_t copies_total;      /* confirmed by this leader */
+    uint64_t bytes_copied;
+    uint64_t surplus_chunks;    /* chunks whose replaced replica still waits for deletion */
+    double imbalance;           /* of the current placement (rebalance_plan.h) */
+    double imbalance_after;     /* once the remaining moves are done */
+    int64_t last_round_ms_ago;  /* -1: no round yet */
+    char note[256];             /* what it waits for, or why it cannot plan */
+} repair_rebalance_stats;
+void repair_get_rebalance(repair *r, repair_rebalance_stats *out);
+
 #endif

@@ -37,6 +37,15 @@ int ts_server_state_eligible(ts_server_state s)
     return s == TS_SERVER_UP;
 }
 
+ts_server_state ts_server_state_effective(ts_server_state live, unsigned admin)
+{
+    if (admin == 2)
+        return TS_SERVER_REMOVED;
+    if (admin == 1 && live == TS_SERVER_UP)
+        return TS_SERVER_DRAINING;
+    return live;
+}
+
 void ts_server_fsm_assert(const ts_server_fsm *f)
 {
     if ((unsigned)f->state > TS_SERVER_REMOVED)

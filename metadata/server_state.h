@@ -81,5 +81,11 @@ int ts_server_state_counts(ts_server_state s);
 int ts_server_state_readable(ts_server_state s);
 /* New replicas may be placed on it (up only). */
 int ts_server_state_eligible(ts_server_state s);
+/* The state planners and clients see: the liveness state `live` combined
+ * with the operator's durable admin state (namespace.h: 0 active, 1
+ * draining, 2 removed).  Removed wins; an up server being drained is
+ * draining; a silent one stays suspect or down (its drain resumes when it
+ * comes back). */
+ts_server_state ts_server_state_effective(ts_server_state live, unsigned admin);
 
 #endif
