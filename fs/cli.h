@@ -82,6 +82,9 @@ int cli_cmd_admin(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_admin_raft(cli_ctx *ctx, int argc, char **argv);
 /* `admin fsck [PATH] [--json]` (cli_fsck.c) */
 int cli_cmd_admin_fsck(cli_ctx *ctx, int argc, char **argv);
+/* `admin node ...`, `admin drain ...`, `admin rebalance ...` (cli_ops.c);
+ * argv[0] names which. */
+int cli_cmd_admin_ops(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_local(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_mr(cli_ctx *ctx, int argc, char **argv);
 

@@ -40,7 +40,7 @@ static const char status_usage[] =
     "  --json       the metadata server's answer as JSON:\n"
     "               {\"servers\":[{\"id\",\"address\",\"zone\",\"weight\",\"state\",\n"
     "               \"capacity\",\"used\",\"chunks\"}],\"chunks\",\"under_replicated\",\n"
-    "               \"repair\":{…}}; state is up, suspect, down or draining\n"
+    "               \"repair\":{…}}; state is up, suspect, down, draining or removed\n"
     "  -h, --help   this help\n";
 
 static long long jint_or(const json_t *o, const char *key, long long def)
@@ -76,7 +76,7 @@ static void print_repair(const json_t *r)
 /* The server table of `status` and `nodes`. */
 static void print_servers(const tess_cluster_status *st)
 {
-    size_t up = 0, suspect = 0, down = 0, draining = 0;
+    size_t up = 0, suspect = 0, down = 0, draining = 0, removed = 0;
 
     printf("%-10s %-21s %-8s %6s %-8s %10s %10s %8s %s\n", "ID", "ADDRESS", "ZONE", "WEIGHT",
            "STATE", "CAPACITY", "USED", "CHUNKS", "HEARTBEAT");
@@ -96,9 +96,10 @@ static void print_servers(const tess_cluster_status *st)
         suspect += s->state == TESS_SERVER_SUSPECT;
         down += s->state == TESS_SERVER_DOWN;
         draining += s->state == TESS_SERVER_DRAINING;
+        removed += s->state == TESS_SERVER_REMOVED;
     }
-    printf("\n%zu chunkserver%s: %zu up, %zu suspect, %zu down, %zu draining\n", st->servers.n,
-           st->servers.n == 1 ? "" : "s", up, suspect, down, draining);
+    printf("\n%zu chunkserver%s: %zu up, %zu suspect, %zu down, %zu draining, %zu removed\n",
+           st->servers.n, st->servers.n == 1 ? "" : "s", up, suspect, down, draining, removed);
 }
 
 /* Shared by `status` and `nodes`: options, the call, --json.  Returns -1
@@ -167,7 +168,7 @@ static const char nodes_usage[] =
     "usage: tessera admin nodes [--json]\n"
     "\n"
     "List the chunkservers: id, address, zone, weight, state (up, suspect,\n"
-    "down, draining), capacity, used, chunk count and last heartbeat.\n"
+    "down, draining, removed), capacity, used, chunk count and last heartbeat.\n"
     "\n"
     "  --json       {\"servers\":[{\"id\",\"address\",\"zone\",\"weight\",\"state\",\n"
     "               \"capacity\",\"used\",\"chunks\",\"last_heartbeat_ms_ago\",…}]}\n"
@@ -315,5 +316,8 @@ int cli_cmd_admin(cli_ctx *ctx, int argc, char **argv)
         return cli_cmd_admin_fsck(ctx, argc - 1, argv + 1);
     if (strcmp(argv[1], "raft") == 0)
         return cli_cmd_admin_raft(ctx, argc - 1, argv + 1);
+    if (strcmp(argv[1], "node") == 0 || strcmp(argv[1], "drain") == 0 ||
+        strcmp(argv[1], "rebalance") == 0)
+        return cli_cmd_admin_ops(ctx, argc - 1, argv + 1);
     return cli_usage_error("admin", "unknown command '%s'", argv[1]);
 }

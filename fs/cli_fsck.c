@@ -8,7 +8,11 @@
  *                     draining): the data is lost until a server returns;
  *   under-replicated  fewer than 3 replicas on servers that count (up or
  *                     suspect): the leader's repair loop is expected to
- *                     restore it.
+ *                     restore it;
+ *   misplaced         full count, but not on the servers weighted rendezvous
+ *                     placement wants under the current membership (after a
+ *                     server was added, drained, or re-weighted):
+ *                     `tessera admin rebalance` moves it.  Not an error.
  *
  * Corrupt replicas are quarantined by their chunkservers and leave the
  * replica lists, so they show as under-replicated; the count of replicas
@@ -17,9 +21,10 @@
  * 2 when some chunk is missing, 1 when the check itself failed.
  *
  *   --json: {"path","files":N,"chunks":N,"healthy":N,"under_replicated":N,
- *            "missing":N,"corrupt_reported":N,"problems":[{"path","chunk",
- *            "file_offset","state":"missing"|"under_replicated","live":N,
- *            "replicas":[id…]}]}
+ *            "missing":N,"misplaced":N,"corrupt_reported":N,"problems":[{"path",
+ *            "chunk","file_offset","state":"missing"|"under_replicated"|
+ *            "misplaced","live":N,"replicas":[id…]}]}
+ *   (healthy counts misplaced chunks too: their data is safe)
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -28,6 +33,7 @@
 #include <sys/stat.h>
 
 #include "common/log.h"
+#include "common/placement.h"
 #include "common/util.h"
 #include "fs/cli.h"
 
@@ -36,7 +42,9 @@
 struct fsck {
     tess_client *c;
     tess_servers servers;
-    uint64_t files, chunks, healthy, under, missing;
+    ts_place_server *place;     /* the servers as placement sees them (up: eligible) */
+    size_t *wanted;
+    uint64_t files, chunks, healthy, under, missing, misplaced;
     json_t *problems;
     int json;
     ts_error err;               /* the first walk error */
@@ -50,6 +58,24 @@ static int state_counts(enum tess_server_state s)
 static int state_readable(enum tess_server_state s)
 {
     return state_counts(s) || s == TESS_SERVER_DRAINING;
+}
+
+/* 1 when the chunk's replicas on readable servers are not exactly the
+ * servers placement wants. */
+static int misplaced(struct fsck *f, const tess_layout_extent *x)
+{
+    size_t nw = ts_place_choose(&x->ext.chunk, f->place, f->servers.n, FSCK_REPLICATION,
+                                f->wanted);
+    unsigned matched = 0, readable = 0;
+    for (size_t r = 0; r < x->nreplicas; r++) {
+        const tess_server *s = tess_servers_find(&f->servers, x->replicas[r]);
+        if (!s || !state_readable(s->state))
+            continue;
+        readable++;
+        for (size_t k = 0; k < nw; k++)
+            matched += strcmp(f->servers.v[f->wanted[k]].id, x->replicas[r]) == 0;
+    }
+    return matched != nw || readable != nw;
 }
 
 /* Judges every distinct chunk of one file. */
@@ -80,11 +106,16 @@ static int check_file(struct fsck *f, const char *path, uint64_t ino)
                             : live < FSCK_REPLICATION ? "under_replicated" : NULL;
         if (!state) {
             f->healthy++;
-            continue;
+            if (!misplaced(f, x))
+                continue;
+            f->misplaced++;
+            state = "misplaced";
+            if (!f->json)
+                continue;       /* counted; one line for all of them below */
         }
         if (readable == 0)
             f->missing++;
-        else
+        else if (strcmp(state, "under_replicated") == 0)
             f->under++;
         char hex[TS_CHUNK_ID_HEX_LEN + 1];
         ts_chunk_id_to_hex(&x->ext.chunk, hex);
@@ -148,13 +179,16 @@ static const char fsck_usage[] =
     "Check every file under PATH (default /): chunks with no replica on a\n"
     "readable server are MISSING (data lost until a server returns), chunks\n"
     "with fewer than 3 live replicas are under-replicated (the metadata leader\n"
-    "is re-replicating them).  Corrupt replicas are quarantined by their\n"
-    "chunkservers and count as absent; their number is reported.\n"
+    "is re-replicating them), chunks whose replicas are not where placement\n"
+    "wants them under the current membership are misplaced (`tessera admin\n"
+    "rebalance` moves them; no risk to data).  Corrupt replicas are quarantined\n"
+    "by their chunkservers and count as absent; their number is reported.\n"
     "\n"
     "Exit status: 0 no data lost, 2 some chunk is missing, 1 the check failed.\n"
     "\n"
     "  --json       {\"path\",\"files\",\"chunks\",\"healthy\",\"under_replicated\",\n"
-    "               \"missing\",\"corrupt_reported\",\"problems\":[{\"path\",\"chunk\",\n"
+    "               \"missing\",\"misplaced\",\"corrupt_reported\",\"problems\":[{\"path\",\n"
+    "               \"chunk\",\n"
     "               \"file_offset\",\"state\",\"live\",\"replicas\"}]}\n"
     "  -h, --help   this help\n";
 
@@ -202,6 +236,15 @@ int cli_cmd_admin_fsck(cli_ctx *ctx, int argc, char **argv)
         corrupt += json_is_integer(n) ? (uint64_t)json_integer_value(n) : 0;
     }
     tess_cluster_status_free(&st);
+    f.place = ts_calloc(f.servers.n + 1, sizeof(*f.place));
+    f.wanted = ts_calloc(f.servers.n + 1, sizeof(*f.wanted));
+    for (size_t i = 0; i < f.servers.n; i++) {
+        f.place[i].id = f.servers.v[i].id;
+        f.place[i].zone = f.servers.v[i].zone;
+        f.place[i].weight = f.servers.v[i].weight > 0 ? f.servers.v[i].weight : 1.0;
+        f.place[i].eligible = f.servers.v[i].state == TESS_SERVER_UP;
+    }
+    ts_place_prepare(f.place, f.servers.n);
     f.problems = json_array();
     if (check_tree(&f, norm, &a) != 0) {
         cli_error("admin fsck %s: %s", norm, f.err.msg);
@@ -216,6 +259,7 @@ int cli_cmd_admin_fsck(cli_ctx *ctx, int argc, char **argv)
         json_object_set_new(o, "healthy", json_integer((json_int_t)f.healthy));
         json_object_set_new(o, "under_replicated", json_integer((json_int_t)f.under));
         json_object_set_new(o, "missing", json_integer((json_int_t)f.missing));
+        json_object_set_new(o, "misplaced", json_integer((json_int_t)f.misplaced));
         json_object_set_new(o, "corrupt_reported", json_integer((json_int_t)corrupt));
         json_object_set_new(o, "problems", json_incref(f.problems));
         char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -234,10 +278,17 @@ int cli_cmd_admin_fsck(cli_ctx *ctx, int argc, char **argv)
            f.files == 1 ? "" : "s", (unsigned long long)f.chunks, f.chunks == 1 ? "" : "s",
            (unsigned long long)f.healthy, (unsigned long long)f.under,
            (unsigned long long)f.missing, (unsigned long long)corrupt, corrupt == 1 ? "" : "s");
+    if (f.misplaced)
+        printf("%llu chunk%s misplaced (not where placement wants %s under the current "
+               "membership; tessera admin rebalance moves %s)\n",
+               (unsigned long long)f.misplaced, f.misplaced == 1 ? "" : "s",
+               f.misplaced == 1 ? "it" : "them", f.misplaced == 1 ? "it" : "them");
     printf("%s\n", f.missing ? "DATA LOST: some chunks have no readable replica"
                    : f.under ? "no data lost; under-replicated chunks are being re-replicated"
                              : "healthy");
 free_all:
+    free(f.place);
+    free(f.wanted);
     json_decref(f.problems);
     tess_servers_free(&f.servers);
     return rc;

@@ -527,6 +527,8 @@ enum tess_server_state tess_server_state_parse(const char *s)
         return TESS_SERVER_DRAINING;
     if (strcmp(s, "suspect") == 0)
         return TESS_SERVER_SUSPECT;
+    if (strcmp(s, "removed") == 0)
+        return TESS_SERVER_REMOVED;
     return TESS_SERVER_UNKNOWN;
 }
 
@@ -537,6 +539,7 @@ const char *tess_server_state_name(enum tess_server_state s)
     case TESS_SERVER_DOWN: return "down";
     case TESS_SERVER_DRAINING: return "draining";
     case TESS_SERVER_SUSPECT: return "suspect";
+    case TESS_SERVER_REMOVED: return "removed";
     default: return "unknown";
     }
 }

@@ -219,7 +219,7 @@ int tess_commit(tess_client *c, uint64_t ino, uint64_t offset, uint64_t length,
 /* suspect: silent for a while, not written off yet (neither written to
  * nor preferred for reads). */
 enum tess_server_state { TESS_SERVER_UP = 0, TESS_SERVER_DOWN, TESS_SERVER_DRAINING,
-                         TESS_SERVER_SUSPECT, TESS_SERVER_UNKNOWN };
+                         TESS_SERVER_SUSPECT, TESS_SERVER_REMOVED, TESS_SERVER_UNKNOWN };
 
 typedef struct tess_server {
     char *id;

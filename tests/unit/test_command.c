@@ -107,6 +107,23 @@ static void make(int type, cmd *c)
         c->u.xattr.ino = 3;
         c->u.xattr.name = ts_strdup("user.k");
         break;
+    case CMD_SET_SERVER:
+        c->u.set_server.id = ts_strdup("cs-4");
+        c->u.set_server.address = ts_strdup("127.0.0.1:7404");
+        c->u.set_server.zone = ts_strdup("rack-b");
+        c->u.set_server.weight = 0.5;
+        c->u.set_server.mask = CMD_SET_WEIGHT | CMD_SET_ZONE | CMD_SET_ADMIN;
+        c->u.set_server.admin = NS_SERVER_DRAINING;
+        break;
+    case CMD_REBALANCE:
+        c->u.rebalance.running = 1;
+        c->u.rebalance.bandwidth = 10 << 20;
+        c->u.rebalance.max_moves = 7;
+        c->u.rebalance.bytes_planned = 1000;
+        c->u.rebalance.bytes_target = 700;
+        c->u.rebalance.moves_target = 7;
+        c->u.rebalance.started_ns = 42;
+        break;
     }
 }
 
