@@ -251,14 +251,16 @@ static int admin_node(cli_ctx *ctx, int argc, char **argv)
  * a terminal (redrawn), else a line every few seconds. */
 typedef struct bar {
     int tty;
+    int items;                  /* counts of items, not bytes */
     int64_t start_ms, last_ms;
     uint64_t start_done;        /* progress already made when watching began */
     int shown;
 } bar;
 
-static void bar_init(bar *b, uint64_t done)
+static void bar_init(bar *b, uint64_t done, int items)
 {
     memset(b, 0, sizeof(*b));
+    b->items = items;
     b->tty = isatty(STDERR_FILENO);
     b->start_ms = ts_mono_ms();
     b->start_done = done;
@@ -283,10 +285,18 @@ static void bar_update(bar *b, const char *what, uint64_t done, uint64_t total, 
     for (int i = 0; i < 20; i++)
         hashes[i] = i < n ? '#' : '.';
     hashes[20] = '\0';
+    if (b->items) {
+        snprintf(d, sizeof(d), "%llu", (unsigned long long)done);
+        snprintf(t, sizeof(t), "%llu", (unsigned long long)total);
+        snprintf(r, sizeof(r), "%.1f", rate);
+    } else {
+        ts_format_size(done, d, sizeof(d));
+        ts_format_size(total, t, sizeof(t));
+        ts_format_size((uint64_t)rate, r, sizeof(r));
+    }
     fprintf(stderr, "%s%s [%s] %3.0f%%  %s / %s  %s/s  %s%s%s%s", b->tty ? "\r\033[K" : "",
-            what, hashes, frac * 100, ts_format_size(done, d, sizeof(d)),
-            ts_format_size(total, t, sizeof(t)), ts_format_size((uint64_t)rate, r, sizeof(r)),
-            eta, note && *note ? "  (" : "", note ? note : "", note && *note ? ")" : "");
+            what, hashes, frac * 100, d, t, r, eta, note && *note ? "  (" : "",
+            note ? note : "", note && *note ? ")" : "");
     if (!b->tty)
         fputc('\n', stderr);
     b->shown = 1;
@@ -368,8 +378,8 @@ static int drain_done(const json_t *s, bar *b, void *arg)
     if (w->first_held < 0)
         w->first_held = shortn;
     char what[96];
-    snprintf(what, sizeof(what), "drain %s: %lld of %lld chunk(s) short elsewhere", jstr(s, "id"),
-             shortn, held);
+    snprintf(what, sizeof(what), "drain %s: %lld of %lld chunk(s) still short elsewhere; chunks "
+             "safe", jstr(s, "id"), shortn, held);
     bar_update(b, what, (uint64_t)(w->first_held - shortn), (uint64_t)w->first_held, "");
     if (json_is_true(json_object_get(s, "stuck"))) {
         w->stuck = 1;
@@ -386,9 +396,6 @@ static void print_drain(const json_t *s)
            jint(s, "chunks_held"), ts_format_size((uint64_t)jint(s, "bytes_held"), held,
                                                   sizeof(held)), jint(s, "chunks_short"));
     printf("%s\n", jstr(s, "reason"));
-    if (jint(s, "chunks_uncommitted") > 0)
-        printf("note: %lld chunk(s) on its disk are not (yet) part of any file: writes still "
-               "open, or orphans the garbage collector removes\n", jint(s, "chunks_uncommitted"));
 }
 
 static int admin_drain(cli_ctx *ctx, int argc, char **argv)
@@ -437,7 +444,7 @@ static int admin_drain(cli_ctx *ctx, int argc, char **argv)
     if (wait) {
         struct drain_watch w = { -1, 0 };
         bar b;
-        bar_init(&b, 0);
+        bar_init(&b, 0, 1);
         resp = poll_until(ctx, "/v1/admin/drain/status", req, drain_done, &w, &b,
                           "admin drain");
         bar_end(&b);
@@ -629,7 +636,7 @@ static int admin_rebalance(cli_ctx *ctx, int argc, char **argv)
     if (!json && *jstr(resp, "note"))
         printf("%s\n", jstr(resp, "note"));
     bar b;
-    bar_init(&b, (uint64_t)jint(st, "bytes_done"));
+    bar_init(&b, (uint64_t)jint(st, "bytes_done"), 0);
     int64_t t0 = ts_mono_ms();
     json_t *empty = json_object();
     json_t *last = poll_until(ctx, "/v1/admin/rebalance/status", empty, rebalance_done, NULL, &b,

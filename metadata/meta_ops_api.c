@@ -514,6 +514,7 @@ static int h_rebalance(meta_api *api, const json_t *b, ts_http_response *resp)
             return api_fail(resp, &e);
         }
         started = 1;
+        repair_rebalance_started(api->rp, all_bytes, keep);
         TS_INFO("admin: rebalance started: %zu move(s), %.1f MiB%s", keep,
                 (double)target / 1048576.0, bandwidth ? " (bandwidth limited)" : "");
     }

@@ -778,6 +778,17 @@ void repair_get_rebalance(repair *r, repair_rebalance_stats *out)
     pthread_mutex_unlock(&r->mu);
 }
 
+void repair_rebalance_started(repair *r, uint64_t bytes, uint64_t moves)
+{
+    pthread_mutex_lock(&r->mu);
+    memset(&r->rb, 0, sizeof(r->rb));
+    r->rb.running = 1;
+    r->rb.bytes_remaining = bytes;
+    r->rb.moves_remaining = moves;
+    r->rb_round_ms = 0;
+    pthread_mutex_unlock(&r->mu);
+}
+
 void repair_get_stats(repair *r, repair_stats *out)
 {
     pthread_mutex_lock(&r->mu);

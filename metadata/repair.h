@@ -110,5 +110,8 @@ typedef struct repair_rebalance_stats {
     char note[256];             /* what it waits for, or why it cannot plan */
 } repair_rebalance_stats;
 void repair_get_rebalance(repair *r, repair_rebalance_stats *out);
+/* A rebalance was just started with this much to move: the figures start
+ * afresh (until the loop's next round re-plans). */
+void repair_rebalance_started(repair *r, uint64_t bytes, uint64_t moves);
 
 #endif
