@@ -532,10 +532,14 @@ static void free_index(ts_chunk_store *s)
     }
 }
 
+static void dir_take_out(ts_chunk_store *s, size_t dir, const char *why);
+
 int ts_chunk_store_open(const char *const *dirs, size_t ndirs, ts_chunk_store **out,
                         ts_error *err)
 {
     int rc;
+    size_t usable = 0;
+    ts_error first = { 0 };
 
     if (ndirs == 0)
         return ts_fail(err, TS_EINVAL, "no data directory given");
@@ -561,13 +565,30 @@ int ts_chunk_store_open(const char *const *dirs, size_t ndirs, ts_chunk_store **
     s->dir_fault = ts_calloc(ndirs, sizeof *s->dir_fault);
     if (pthread_mutex_init(&s->mu, NULL) != 0)
         ts_die("pthread_mutex_init failed");
+    /* A dead disk must not keep the server's other disks out of service:
+     * its directory starts failed (reported in heartbeats, so what it
+     * held is re-replicated) and the rest serve.  Only when every
+     * directory fails does the server refuse to start. */
     for (size_t i = 0; i < ndirs; i++) {
-        rc = prepare_dir(s, i, err);
-        if (rc != 0)
-            goto free_index;
-        rc = scan_dir(s, i, err);
-        if (rc != 0)
-            goto free_index;
+        ts_error derr = { 0 };
+        rc = prepare_dir(s, i, &derr);
+        if (rc == 0)
+            rc = scan_dir(s, i, &derr);
+        if (rc == 0) {
+            usable++;
+            continue;
+        }
+        if (first.code == 0)
+            first = derr;
+        if (ndirs > 1)
+            dir_take_out(s, i, derr.msg);
+    }
+    if (usable == 0) {
+        rc = first.code ? first.code : TS_EIO;
+        *err = first;
+        if (ndirs > 1)
+            ts_error_prefix(err, "all %zu data directories failed; the first", ndirs);
+        goto free_index;
     }
     *out = s;
     return 0;

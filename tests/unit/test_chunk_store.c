@@ -502,6 +502,35 @@ static void test_unusable_dir(void)
     free(dir);
 }
 
+/* A dead data dir at start (here: a file where the directory should be)
+ * is taken out of service and the server opens with the others; only
+ * when every dir is dead does opening fail. */
+static void test_dead_dir_at_start(void)
+{
+    char *dir = make_tmpdir();
+    char good[4096], dead[4096], dead2[4096];
+    ts_chunk_store *s = NULL;
+    ts_chunk_stats st;
+    ts_error err = { 0 };
+
+    snprintf(good, sizeof good, "%s/good", dir);
+    snprintf(dead, sizeof dead, "%s/dead", dir);
+    snprintf(dead2, sizeof dead2, "%s/dead2", dir);
+    TC_CHECK(ts_write_file_atomic(dead, "x", 1, &err) == 0);
+    TC_CHECK(ts_write_file_atomic(dead2, "x", 1, &err) == 0);
+    const char *dirs[] = { dead, good };
+    TC_CHECK(ts_chunk_store_open(dirs, 2, &s, &err) == 0);
+    TC_CHECK(s != NULL && ts_chunk_store_stats(s, &st, &err) == 0);
+    TC_CHECK(st.failed_dirs == 1);
+    ts_chunk_store_close(s);
+    const char *all_dead[] = { dead, dead2 };
+    s = NULL;
+    TC_CHECK(ts_chunk_store_open(all_dead, 2, &s, &err) != 0);
+    TC_CHECK(s == NULL && strstr(err.msg, "all 2 data directories failed") != NULL);
+    rm_rf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     ts_log_init("test_chunk_store", TS_LOG_WARN);
@@ -513,5 +542,6 @@ int main(void)
     TC_RUN(test_duplicate_id);
     TC_RUN(test_restart_scan);
     TC_RUN(test_unusable_dir);
+    TC_RUN(test_dead_dir_at_start);
     TC_DONE("test_chunk_store");
 }
