@@ -186,13 +186,17 @@ static int node_set(cli_ctx *ctx, const char *what, int argc, char **argv)
 {
     char cmd[64];
     snprintf(cmd, sizeof(cmd), "admin node %s", what);
-    int rc = cli_parse_help_only(cmd, node_usage, argc, argv);
-    if (rc >= 0)
-        return rc;
-    if (argc - optind != 2)
+    /* No getopt: a negative weight ("-2") must reach the check below as
+     * a value, not be taken for an option. */
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(node_usage, stdout);
+            return 0;
+        }
+    if (argc != 3)
         return cli_usage_error(cmd, "expected ID and %s", strcmp(what, "set-weight") == 0
                                                               ? "WEIGHT" : "ZONE");
-    const char *id = argv[optind], *val = argv[optind + 1];
+    const char *id = argv[1], *val = argv[2];
     json_t *req = json_pack("{s:s}", "id", id), *resp = NULL;
     if (strcmp(what, "set-weight") == 0) {
         double w;

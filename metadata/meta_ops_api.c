@@ -405,6 +405,8 @@ static json_t *rebalance_status_json(meta_api *api)
         repair_get_rebalance(api->rp, &rb);
         uint64_t done = nr.bytes_planned > rb.bytes_remaining
                             ? nr.bytes_planned - rb.bytes_remaining : 0;
+        if (nr.running && rb.last_round_ms_ago < 0 && rb.bytes_remaining == 0)
+            done = 0;       /* a new leader that has not planned yet: unknown */
         if (!nr.running && nr.bytes_planned > 0)
             done = nr.bytes_target;        /* finished (or cancelled: see the log) */
         if (done > nr.bytes_target)
