@@ -67,6 +67,31 @@ static int admin_post(cli_ctx *ctx, const char *path, json_t *req, json_t **resp
     return 0;
 }
 
+/* admin_post, but a leader still waiting for chunkserver reports (EBUSY:
+ * a new leader) is asked again for up to wait_ms. */
+static int admin_post_patient(cli_ctx *ctx, const char *path, json_t *req, json_t **resp,
+                              const char *what, int64_t wait_ms)
+{
+    tess_client *c = cli_client(ctx);
+    int64_t until = ts_mono_ms() + wait_ms;
+    ts_error e = {0};
+    if (!c) {
+        json_decref(req);
+        return 1;
+    }
+    while (tess_meta_admin_call(c, "POST", path, json_incref(req), resp, &e) != 0) {
+        if (e.code != TS_EBUSY || strstr(e.msg, "waiting for chunkserver reports") == NULL ||
+            ts_mono_ms() > until) {
+            cli_error("%s: %s", what, e.msg);
+            json_decref(req);
+            return 1;
+        }
+        ts_sleep_ms(POLL_MS);
+    }
+    json_decref(req);
+    return 0;
+}
+
 /* A weight operand: a number above 0. */
 static int parse_weight(const char *cmd, const char *s, double *out)
 {
@@ -224,8 +249,8 @@ static int node_remove(cli_ctx *ctx, int argc, char **argv)
     if (argc - optind != 1)
         return cli_usage_error("admin node remove", "expected one server ID");
     json_t *resp = NULL;
-    if (admin_post(ctx, "/v1/admin/node/remove", json_pack("{s:s}", "id", argv[optind]), &resp,
-                   "admin node remove") != 0)
+    if (admin_post_patient(ctx, "/v1/admin/node/remove", json_pack("{s:s}", "id", argv[optind]),
+                           &resp, "admin node remove", 30000) != 0)
         return 1;
     printf("%s: removed%s\n", argv[optind],
            *jstr(resp, "note") ? " already" : " (no data lost: every chunk it held has its "
@@ -614,7 +639,8 @@ static int admin_rebalance(cli_ctx *ctx, int argc, char **argv)
         json_object_set_new(req, "bandwidth", json_integer((json_int_t)bandwidth));
     if (max_moves)
         json_object_set_new(req, "max_moves", json_integer((json_int_t)max_moves));
-    if (admin_post(ctx, "/v1/admin/rebalance", req, &resp, "admin rebalance") != 0)
+    if (admin_post_patient(ctx, "/v1/admin/rebalance", req, &resp, "admin rebalance",
+                           30000) != 0)
         return 1;
     if (cancel) {
         printf("rebalance cancelled (copies under way finish)\n");

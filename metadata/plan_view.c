@@ -48,6 +48,9 @@ void plan_view_build(store *st, cluster *cl, int64_t now, plan_view *v)
 {
     ns_stats nst;
     memset(v, 0, sizeof(*v));
+    /* A leader that just took over judges nothing from an older term's
+     * view (cluster.h): every server suspect until it reports again. */
+    cluster_lead_term(cl, store_leader_term(st), now);
     const ns_state *ns = store_read_lock(st);
     ns_get_stats(ns, &nst);
     v->membership_epoch = nst.membership_epoch;
