@@ -93,7 +93,7 @@ static void usage(FILE *out)
 "  task_sort_buffer       memory of a map task's sort before it spills to\n"
 "                         disk (e.g. 64M) [64M]\n"
 "  task_dir               working directory of MapReduce tasks (emptied at\n"
-"                         start) [FIRST_DATA_DIR/mr]\n"
+"                         start) [FIRST_WORKING_DATA_DIR/mr]\n"
 "  task_retain_s          seconds a finished task's output is kept when its\n"
 "                         job never claims it [3600]\n"
 "  scrub_bytes_per_sec    rate at which the scrubber re-reads sealed chunks\n"
@@ -416,8 +416,12 @@ int main(int argc, char **argv)
         goto free_copier;
     task_dir = ts_strdup(ts_config_str(cfg, "task_dir", ""));
     if (task_dir[0] == '\0') {
+        /* In the first data dir still in service (one may be dead). */
+        size_t first = 0;
+        while (first + 1 < ndirs && !ts_chunk_store_dir_in_service(store, first))
+            first++;
         free(task_dir);
-        task_dir = ts_sprintf("%s/mr", dirs[0]);
+        task_dir = ts_sprintf("%s/mr", dirs[first]);
     }
     ts_task_exec_opts topts = {
         .store = store,
