@@ -501,6 +501,94 @@ static void test_membership(void)
     ns_free(ns);
 }
 
+/* The operator's changes (CMD_SET_SERVER): pinned fields survive the
+ * server's own registrations; admin states; the image keeps them, and an
+ * image of version 2 (before admin states) still loads. */
+static void test_operator_membership(void)
+{
+    ns_state *ns = ns_new(0), *copy = NULL;
+    ts_error e = {0};
+    ts_buf b1 = {0}, b2 = {0};
+    TC_CHECK(ns_register_server(ns, "cs-1", "127.0.0.1:7401", "", 1.0, &e) == 0);
+    ns_server_change w = { .set_weight = 1, .weight = 3.0, .set_zone = 1, .zone = "rack-b" };
+    TC_CHECK(ns_set_server(ns, "cs-1", &w, &e) == 0);
+    /* its heartbeat says weight 1, no zone: the operator's values stay */
+    TC_CHECK(ns_server_matches(ns, "cs-1", "127.0.0.1:7401", "", 1.0));
+    TC_CHECK(ns_register_server(ns, "cs-1", "127.0.0.1:7402", "", 1.0, &e) == 0);
+    const ns_server *s = ns_server_find(ns, "cs-1");
+    TC_CHECK(s->weight == 3.0 && strcmp(s->zone, "rack-b") == 0);
+    TC_CHECK_STR(s->address, "127.0.0.1:7402");
+    TC_CHECK(s->pinned == (NS_PIN_WEIGHT | NS_PIN_ZONE) && s->admin == NS_SERVER_ACTIVE);
+    ns_server_change d = { .set_admin = 1, .admin = NS_SERVER_DRAINING };
+    TC_CHECK(ns_set_server(ns, "cs-1", &d, &e) == 0);
+    TC_CHECK(ns_server_find(ns, "cs-1")->admin == NS_SERVER_DRAINING);
+    /* a heartbeat does not end a drain */
+    TC_CHECK(ns_register_server(ns, "cs-1", "127.0.0.1:7403", "", 1.0, &e) == 0);
+    TC_CHECK(ns_server_find(ns, "cs-1")->admin == NS_SERVER_DRAINING);
+    /* unknown ids, bad values */
+    TC_CHECK(ns_set_server(ns, "cs-9", &d, &e) == TS_ENOENT);
+    TC_CHECK(strstr(e.msg, "cs-9") != NULL);
+    ns_server_change bad = { .set_weight = 1, .weight = -1 };
+    TC_CHECK(ns_set_server(ns, "cs-1", &bad, &e) == TS_EINVAL);
+    bad.weight = 0;
+    TC_CHECK(ns_set_server(ns, "cs-1", &bad, &e) == TS_EINVAL);
+    ns_server_change badst = { .set_admin = 1, .admin = 7 };
+    TC_CHECK(ns_set_server(ns, "cs-1", &badst, &e) == TS_EINVAL);
+    /* added ahead of its first heartbeat */
+    ns_server_change add = { .address = "127.0.0.1:7409", .set_admin = 1,
+                             .admin = NS_SERVER_ACTIVE };
+    TC_CHECK(ns_set_server(ns, "cs-9", &add, &e) == 0);
+    TC_CHECK(ns_server_find(ns, "cs-9")->weight == 1.0 && ns_server_count(ns) == 2);
+    ns_rebalance rb = { .running = 1, .bandwidth = 5, .bytes_planned = 100, .bytes_target = 60,
+                        .moves_target = 6, .started_ns = 9 };
+    ns_set_rebalance(ns, &rb);
+    /* the image keeps all of it */
+    ns_encode(ns, &b1);
+    TC_CHECK(ns_decode(b1.data, b1.len, &copy, &e) == 0);
+    if (copy) {
+        ns_encode(copy, &b2);
+        TC_CHECK(b1.len == b2.len && memcmp(b1.data, b2.data, b1.len) == 0);
+        ns_rebalance got;
+        ns_get_rebalance(copy, &got);
+        TC_CHECK(got.running == 1 && got.bytes_target == 60 && got.started_ns == 9);
+        TC_CHECK(ns_server_find(copy, "cs-1")->admin == NS_SERVER_DRAINING);
+        TC_CHECK(ns_server_find(copy, "cs-1")->pinned == (NS_PIN_WEIGHT | NS_PIN_ZONE));
+        ns_free(copy);
+        copy = NULL;
+    }
+    ns_free(ns);
+    b1.len = b2.len = 0;
+
+    /* version 2: no admin/pinned bytes after a server, no rebalance record */
+    ns = ns_new(0);
+    TC_CHECK(ns_register_server(ns, "cs-1", "a:1", "z", 2.0, &e) == 0);
+    ns_encode(ns, &b1);
+    size_t server_end = 4 + 1 + 3 * 8 + 4 + (4 + 4) + (4 + 3) + (4 + 1) + 8;
+    size_t trailer = 1 + 5 * 8 + 8;
+    TC_CHECK(b1.len > server_end + 2 + trailer);
+    ts_buf v2 = {0};
+    ts_buf_append(&v2, b1.data, server_end);
+    ts_buf_append(&v2, b1.data + server_end + 2, b1.len - server_end - 2 - trailer);
+    ((uint8_t *)v2.data)[4] = 2;
+    TC_CHECK(ns_decode(v2.data, v2.len, &copy, &e) == 0);
+    if (copy) {
+        const ns_server *c1 = ns_server_find(copy, "cs-1");
+        TC_CHECK(c1 && c1->admin == NS_SERVER_ACTIVE && c1->pinned == 0 && c1->weight == 2.0);
+        ns_rebalance got;
+        ns_get_rebalance(copy, &got);
+        TC_CHECK(got.running == 0);
+        ns_free(copy);
+    }
+    /* a version-3 image with an unknown admin state is rejected */
+    ((uint8_t *)b1.data)[server_end] = 9;
+    copy = NULL;
+    TC_CHECK(ns_decode(b1.data, b1.len, &copy, &e) == TS_ECORRUPT && copy == NULL);
+    ts_buf_free(&v2);
+    ts_buf_free(&b1);
+    ts_buf_free(&b2);
+    ns_free(ns);
+}
+
 /* ---- randomized ---- */
 
 static uint64_t rng_state = 0x12345678;
@@ -686,6 +774,7 @@ int main(void)
     TC_RUN(test_rename);
     TC_RUN(test_readdir);
     TC_RUN(test_membership);
+    TC_RUN(test_operator_membership);
     TC_RUN(test_random_ops);
     TC_RUN(test_xattrs);
     TC_DONE("test_namespace");
