@@ -68,6 +68,25 @@ static void test_server_fsm(void)
 }
 
 /* 6 servers; chunk 0 has 1 live replica, chunk 1 has 2, chunk 2 has 3. */
+/* Liveness combined with the operator's admin state (0 active, 1
+ * draining, 2 removed). */
+static void test_effective_state(void)
+{
+    TC_CHECK(ts_server_state_effective(TS_SERVER_UP, 0) == TS_SERVER_UP);
+    TC_CHECK(ts_server_state_effective(TS_SERVER_UP, 1) == TS_SERVER_DRAINING);
+    TC_CHECK(ts_server_state_effective(TS_SERVER_SUSPECT, 1) == TS_SERVER_SUSPECT);
+    TC_CHECK(ts_server_state_effective(TS_SERVER_DOWN, 1) == TS_SERVER_DOWN);
+    TC_CHECK(ts_server_state_effective(TS_SERVER_UP, 2) == TS_SERVER_REMOVED);
+    TC_CHECK(ts_server_state_effective(TS_SERVER_DOWN, 2) == TS_SERVER_REMOVED);
+    /* draining: readable, not a destination, not counted; removed: none */
+    ts_server_state d = ts_server_state_effective(TS_SERVER_UP, 1);
+    TC_CHECK(ts_server_state_readable(d) && !ts_server_state_eligible(d) &&
+             !ts_server_state_counts(d));
+    ts_server_state r = ts_server_state_effective(TS_SERVER_UP, 2);
+    TC_CHECK(!ts_server_state_readable(r) && !ts_server_state_eligible(r) &&
+             !ts_server_state_counts(r));
+}
+
 static void test_most_endangered_first(void)
 {
     fx_cluster fx = { .rng = 42 };
@@ -293,6 +312,7 @@ static void test_bad_input(void)
 int main(void)
 {
     TC_RUN(test_server_fsm);
+    TC_RUN(test_effective_state);
     TC_RUN(test_most_endangered_first);
     TC_RUN(test_copy_limits);
     TC_RUN(test_deletes_never_below_factor);
