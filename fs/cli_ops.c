@@ -388,16 +388,24 @@ static const char drain_usage[] =
     "when every chunk it held (files still being written included, once\n"
     "committed) has its full count on other servers.\n"
     "\n"
-    "  --wait       follow the drain until it is complete (progress on stderr);\n"
-    "               exit 1 and say why when it cannot finish\n"
+    "  --wait       follow the drain until it is complete (progress on stderr),\n"
+    "               then up to 30 s more for chunks on it that no file references\n"
+    "               yet (writes not committed); exit 1 and say why when it cannot\n"
+    "               finish\n"
     "  --status     show where the drain stands and exit\n"
     "  --cancel     stop draining: the server takes new replicas again\n"
     "  --json       the drain status as JSON\n"
     "  -h, --help   this help\n";
 
+/* After its committed chunks are safe, --wait gives chunks the server
+ * still holds that no file references yet (a writer that has not
+ * committed: they are moved once committed) this long to go. */
+#define UNCOMMITTED_GRACE_MS 30000
+
 struct drain_watch {
     long long first_held;
     int stuck;
+    int64_t complete_since;     /* 0: not complete yet */
 };
 
 static int drain_done(const json_t *s, bar *b, void *arg)
@@ -409,12 +417,25 @@ static int drain_done(const json_t *s, bar *b, void *arg)
     char what[96];
     snprintf(what, sizeof(what), "drain %s: %lld of %lld chunk(s) still short elsewhere; chunks "
              "safe", jstr(s, "id"), shortn, held);
-    bar_update(b, what, (uint64_t)(w->first_held - shortn), (uint64_t)w->first_held, "");
+    long long uncommitted = jint(s, "chunks_uncommitted");
+    char note[96] = "";
+    int complete = json_is_true(json_object_get(s, "complete")) &&
+                   json_is_true(json_object_get(s, "reports_complete"));
+    if (complete && uncommitted > 0)
+        snprintf(note, sizeof(note), "waiting for %lld chunk(s) not committed to a file yet",
+                 uncommitted);
+    bar_update(b, what, (uint64_t)(w->first_held - shortn), (uint64_t)w->first_held, note);
     if (json_is_true(json_object_get(s, "stuck"))) {
         w->stuck = 1;
         return 1;
     }
-    return json_is_true(json_object_get(s, "complete")) && json_is_true(json_object_get(s, "reports_complete"));
+    if (!complete) {
+        w->complete_since = 0;
+        return 0;
+    }
+    if (!w->complete_since)
+        w->complete_since = ts_mono_ms();
+    return uncommitted == 0 || ts_mono_ms() - w->complete_since > UNCOMMITTED_GRACE_MS;
 }
 
 static void print_drain(const json_t *s)
@@ -425,6 +446,10 @@ static void print_drain(const json_t *s)
            jint(s, "chunks_held"), ts_format_size((uint64_t)jint(s, "bytes_held"), held,
                                                   sizeof(held)), jint(s, "chunks_short"));
     printf("%s\n", jstr(s, "reason"));
+    if (json_is_true(json_object_get(s, "complete")) && jint(s, "chunks_uncommitted") > 0)
+        printf("note: its last heartbeat counted %lld chunk(s) on disk that no file references: "
+               "writes not committed yet (once committed they are moved like the rest), or "
+               "orphans for the garbage collector\n", jint(s, "chunks_uncommitted"));
 }
 
 static int admin_drain(cli_ctx *ctx, int argc, char **argv)
@@ -471,7 +496,7 @@ static int admin_drain(cli_ctx *ctx, int argc, char **argv)
     }
     json_t *req = json_pack("{s:s}", "id", id);
     if (wait) {
-        struct drain_watch w = { -1, 0 };
+        struct drain_watch w = { -1, 0, 0 };
         bar b;
         bar_init(&b, 0, 1);
         resp = poll_until(ctx, "/v1/admin/drain/status", req, drain_done, &w, &b,

@@ -292,3 +292,40 @@ leader_id() {
     "$TESSERA" get /a "$BATS_TEST_TMPDIR/back"
     cmp "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/back"
 }
+
+@test "a drain waits for the chunks of a file still open for writing, and moves them once committed" {
+    start_ops_cluster --chunkservers 4
+    head -c $((8 * 1024 * 1024)) /dev/urandom >"$BATS_TEST_TMPDIR/p1"
+    head -c $((3 * 1024 * 1024)) /dev/urandom >"$BATS_TEST_TMPDIR/p2"
+    cat "$BATS_TEST_TMPDIR/p1" "$BATS_TEST_TMPDIR/p2" >"$BATS_TEST_TMPDIR/w"
+    local go=$BATS_TEST_TMPDIR/go writer
+    # the writer uploads 8 MiB, then holds the file open (nothing committed)
+    ( cat "$BATS_TEST_TMPDIR/p1"; while [ ! -f "$go" ]; do sleep 0.1; done
+      cat "$BATS_TEST_TMPDIR/p2" ) | "$TESSERA" put - /w &
+    writer=$!
+    track_pid "$writer"
+    wait_until 20 bash -c "[ \$(find '$CLUSTER'/cs-*/data/chunks -name '*.chunk' | wc -l) -ge 21 ]"
+    local s victim=
+    for s in cs-1 cs-2 cs-3 cs-4; do
+        [ "$(disk_chunks "$s")" -gt 0 ] && { victim=$s; break; }
+    done
+    [ -n "$victim" ]
+    run "$TESSERA" ls /w
+    [[ "$output" != *8388608* ]]       # nothing committed yet
+    "$TESSERA" admin drain "$victim" --wait >"$BATS_TEST_TMPDIR/drain.out" 2>&1 &
+    local drain=$!
+    track_pid "$drain"
+    # no committed chunk is on it, yet the drain waits for the open file's chunks
+    wait_until 10 bash -c "\"$TESSERA\" admin drain $victim --status --json | jq -e '.complete and .chunks_uncommitted > 0'"
+    sleep 1
+    kill -0 "$drain"
+    touch "$go"
+    wait_until 20 bash -c "! kill -0 $writer 2>/dev/null"
+    wait_until 40 bash -c "! kill -0 $drain 2>/dev/null"
+    wait "$drain"
+    grep -q "safe to remove" "$BATS_TEST_TMPDIR/drain.out"
+    wait_until 20 bash -c "[ \$(find '$CLUSTER/$victim/data/chunks' -name '*.chunk' | wc -l) -eq 0 ]"
+    "$TESSERA" get /w "$BATS_TEST_TMPDIR/back"
+    cmp "$BATS_TEST_TMPDIR/w" "$BATS_TEST_TMPDIR/back"
+    wait_until 20 fsck_clean
+}
