@@ -480,6 +480,16 @@ void api_metrics(meta_api *api, ts_http_response *resp)
         COUNTER("repair_copy_busy_total", "Copies refused by a busy chunkserver (503).",
                 rs.copy_busy_total);
         COUNTER("repair_deletes_total", "Surplus replicas deleted.", rs.deletes_total);
+        repair_rebalance_stats rb;
+        repair_get_rebalance(api->rp, &rb);
+        GAUGE("rebalance_running", "1 while a rebalance runs (the durable flag).",
+              (uint64_t)rb.running);
+        GAUGE("rebalance_bytes_remaining", "Bytes of rebalance moves not started yet.",
+              rb.bytes_remaining);
+        GAUGE("rebalance_copies_running", "Rebalance copies in flight or awaiting a report.",
+              rb.copies_running);
+        COUNTER("rebalance_copy_bytes_total", "Bytes of confirmed rebalance copies.",
+                rb.bytes_copied);
         /* -1 (none yet) is shown as 0 by the unsigned gauge: both mean "no figure". */
         GAUGE("repair_last_single_replica_restore_ms",
               "Time until no chunk had a single replica, in the last repair episode.",
