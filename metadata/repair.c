@@ -491,12 +491,9 @@ static int rebalance_round(repair *r, plan_view *v, double *tokens, double *rb_t
     uint64_t surplus = count_surplus(v);
     uint64_t done = nr->bytes_planned > p.bytes_to_move ? nr->bytes_planned - p.bytes_to_move : 0;
     pthread_mutex_lock(&r->mu);
-    uint64_t inflight = 0, inflight_bytes = 0;
+    uint64_t inflight = 0;
     for (const struct task *t = r->tasks; t; t = t->next)
-        if (t->rebalance) {
-            inflight++;
-            inflight_bytes += t->length;
-        }
+        inflight += t->rebalance != 0;
     /* Moves in flight already left the plan (their destination counts as
      * a holder), so `done` includes them. */
     int target_reached = p.nmoves == 0 || (nr->max_moves > 0 && done >= nr->bytes_target);
@@ -506,7 +503,7 @@ static int rebalance_round(repair *r, plan_view *v, double *tokens, double *rb_t
         const ts_plan_chunk *pc = &v->chunks[m->chunk];
         if (nr->bandwidth > 0 && *rb_tokens <= 0)
             break;
-        if (nr->max_moves > 0 && done + inflight_bytes >= nr->bytes_target + pc->length)
+        if (nr->max_moves > 0 && done + pc->length > nr->bytes_target)
             break;
         if (v->servers[m->to].copies_in >= r->o.max_copies_per_server ||
             v->servers[m->from].copies_out >= r->o.max_copies_per_server ||
@@ -515,7 +512,7 @@ static int rebalance_round(repair *r, plan_view *v, double *tokens, double *rb_t
         queue_move(r, v, m, m->chunk);
         *tokens -= (double)pc->length;
         *rb_tokens -= (double)pc->length;
-        inflight_bytes += pc->length;
+        done += pc->length;
         queued++;
     }
     if (queued > 0)

@@ -208,6 +208,13 @@ leader_id() {
     [ "$status" -eq 0 ]
     wait_until 15 state_is cs-4 up
     [ "$("$TESSERA" admin rebalance --dry-run --max-moves 3 --json | jq .moves)" -eq 3 ]
+    # --max-moves 3: exactly three 1 MiB chunks move, the rest stays misplaced
+    local misplaced
+    misplaced=$(fsck_field misplaced)
+    local out
+    out=$("$TESSERA" admin rebalance --max-moves 3 --json)
+    [ "$(jq .status.bytes_copied <<<"$out")" -eq $((3 * 1024 * 1024)) ]
+    [ "$(fsck_field misplaced)" -eq $((misplaced - 3)) ]
 
     # throttled to 8 MiB/s: ~24 MiB to move takes a few seconds
     "$TESSERA" admin rebalance --bandwidth 8M >"$BATS_TEST_TMPDIR/cli.out" 2>&1 &
