@@ -185,17 +185,9 @@ void cmd_encode(const cmd *c, ts_buf *b)
         ts_enc_u8(b, c->u.set_server.admin);
         break;
     }
-    case CMD_REBALANCE: {
-        const ns_rebalance *r = &c->u.rebalance;
-        ts_enc_u8(b, r->running);
-        ts_enc_u64(b, r->bandwidth);
-        ts_enc_u64(b, r->max_moves);
-        ts_enc_u64(b, r->bytes_planned);
-        ts_enc_u64(b, r->bytes_target);
-        ts_enc_u64(b, r->moves_target);
-        ts_enc_i64(b, r->started_ns);
+    case CMD_REBALANCE:
+        ns_rebalance_encode(b, &c->u.rebalance);
         break;
-    }
     default:
         ts_die("cmd_encode: unknown command type %u", c->type);
     }
@@ -371,19 +363,9 @@ int cmd_decode(const void *p, size_t len, cmd *c, ts_error *err)
             d.err = TS_EINVAL;
         break;
     }
-    case CMD_REBALANCE: {
-        ns_rebalance *r = &c->u.rebalance;
-        r->running = ts_dec_u8(&d);
-        r->bandwidth = ts_dec_u64(&d);
-        r->max_moves = ts_dec_u64(&d);
-        r->bytes_planned = ts_dec_u64(&d);
-        r->bytes_target = ts_dec_u64(&d);
-        r->moves_target = ts_dec_u64(&d);
-        r->started_ns = ts_dec_i64(&d);
-        if (ts_dec_ok(&d) && r->running > 1)
-            d.err = TS_EINVAL;
+    case CMD_REBALANCE:
+        ns_rebalance_decode(&d, &c->u.rebalance);
         break;
-    }
     }
     if (!ts_dec_ok(&d)) {
         cmd_free(c);

@@ -253,6 +253,14 @@ typedef struct ns_rebalance {
 } ns_rebalance;
 void ns_get_rebalance(const ns_state *ns, ns_rebalance *out);
 void ns_set_rebalance(ns_state *ns, const ns_rebalance *r);
+/* Its wire form, shared by the CMD_REBALANCE command and the namespace
+ * image: u8 running, u64 bandwidth, max_moves, bytes_planned, bytes_target,
+ * moves_target, i64 started_ns.  The decoder poisons d (ts_dec_ok) on a
+ * truncated record or a running byte other than 0/1. */
+struct ts_buf;
+struct ts_dec;
+void ns_rebalance_encode(struct ts_buf *b, const ns_rebalance *r);
+void ns_rebalance_decode(struct ts_dec *d, ns_rebalance *r);
 
 /* ---- Accounting, checking, serialization ---- */
 

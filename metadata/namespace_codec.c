@@ -117,14 +117,7 @@ void ns_encode(const ns_state *ns, ts_buf *b)
             ts_enc_bytes(b, x->v[j].value, x->v[j].len);
         }
     }
-    const ns_rebalance *r = &ns->rebalance;
-    ts_enc_u8(b, r->running);
-    ts_enc_u64(b, r->bandwidth);
-    ts_enc_u64(b, r->max_moves);
-    ts_enc_u64(b, r->bytes_planned);
-    ts_enc_u64(b, r->bytes_target);
-    ts_enc_u64(b, r->moves_target);
-    ts_enc_i64(b, r->started_ns);
+    ns_rebalance_encode(b, &ns->rebalance);
 }
 
 /* A count read from the input cannot exceed what the remaining bytes could
@@ -335,17 +328,9 @@ static int decode_xattrs(ts_dec *d, ns_state *ns, ts_error *err)
 
 static int decode_rebalance(ts_dec *d, ns_state *ns, ts_error *err)
 {
-    ns_rebalance *r = &ns->rebalance;
-    uint8_t running = ts_dec_u8(d);
-    r->bandwidth = ts_dec_u64(d);
-    r->max_moves = ts_dec_u64(d);
-    r->bytes_planned = ts_dec_u64(d);
-    r->bytes_target = ts_dec_u64(d);
-    r->moves_target = ts_dec_u64(d);
-    r->started_ns = ts_dec_i64(d);
-    if (!ts_dec_ok(d) || running > 1)
+    ns_rebalance_decode(d, &ns->rebalance);
+    if (!ts_dec_ok(d))
         return ts_fail(err, TS_ECORRUPT, "rebalance record truncated or malformed");
-    r->running = running;
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/codec.h"
 #include "common/util.h"
 
 #define SERVER_ID_MAX 64
@@ -149,4 +150,28 @@ void ns_set_rebalance(ns_state *ns, const ns_rebalance *r)
 {
     ns->rebalance = *r;
     ns->rebalance.running = r->running != 0;
+}
+
+void ns_rebalance_encode(ts_buf *b, const ns_rebalance *r)
+{
+    ts_enc_u8(b, r->running);
+    ts_enc_u64(b, r->bandwidth);
+    ts_enc_u64(b, r->max_moves);
+    ts_enc_u64(b, r->bytes_planned);
+    ts_enc_u64(b, r->bytes_target);
+    ts_enc_u64(b, r->moves_target);
+    ts_enc_i64(b, r->started_ns);
+}
+
+void ns_rebalance_decode(ts_dec *d, ns_rebalance *r)
+{
+    r->running = ts_dec_u8(d);
+    r->bandwidth = ts_dec_u64(d);
+    r->max_moves = ts_dec_u64(d);
+    r->bytes_planned = ts_dec_u64(d);
+    r->bytes_target = ts_dec_u64(d);
+    r->moves_target = ts_dec_u64(d);
+    r->started_ns = ts_dec_i64(d);
+    if (ts_dec_ok(d) && r->running > 1)
+        d->err = TS_EINVAL;
 }
