@@ -10,19 +10,13 @@
 # ceiling a rebalance (read + write + checksums + HTTP) can approach.
 #   tests/bench/rebalance_bench.sh [SIZE_MIB] [CHUNK] [BUDGET] [BUILD_DIR]
 set -euo pipefail
-top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$(dirname "$0")/bench_env.bash"
 size_mib=${1:-1024}
 chunk=${2:-16M}
 budget=${3:-1G}
-build=${4:-$top/build}
-export PATH="$build:$PATH"
-work=$(mktemp -d /var/tmp/tessera-bench.XXXXXX)
-cluster=$work/cluster
-cleanup() {
-    tessera local down --dir "$cluster" >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+bench_env "${4:-}"
+work=$WORK
+cluster=$CLUSTER
 
 mib() { echo $(( $1 / 1048576 )); }
 disk_bytes() {
