@@ -40,7 +40,8 @@ static const char status_usage[] =
     "  --json       the metadata server's answer as JSON:\n"
     "               {\"servers\":[{\"id\",\"address\",\"zone\",\"weight\",\"state\",\n"
     "               \"capacity\",\"used\",\"chunks\"}],\"chunks\",\"under_replicated\",\n"
-    "               \"repair\":{…}}; state is up, suspect, down, draining or removed\n"
+    "               \"repair\":{…},\"rebalance\":{…}}; state is up, suspect, down,\n"
+    "               draining or removed\n"
     "  -h, --help   this help\n";
 
 static long long jint_or(const json_t *o, const char *key, long long def)
@@ -158,6 +159,11 @@ static int admin_status(cli_ctx *ctx, int argc, char **argv)
     printf("files: %llu, directories: %llu\n", (unsigned long long)st.files,
            (unsigned long long)st.directories);
     print_repair(json_object_get(st.raw, "repair"));
+    const json_t *rb = json_object_get(st.raw, "rebalance");
+    if (json_is_true(json_object_get(rb, "running")))
+        printf("rebalance: running, %.1f of %.1f MiB moved (tessera admin rebalance --status)\n",
+               (double)jint_or(rb, "bytes_done", 0) / 1048576.0,
+               (double)jint_or(rb, "bytes_target", 0) / 1048576.0);
     tess_cluster_status_free(&st);
     return 0;
 }

@@ -53,6 +53,9 @@ void api_metrics(meta_api *api, ts_http_response *resp);
  * meta_api.c's route table). */
 typedef int (*api_post_fn)(meta_api *api, const json_t *body, ts_http_response *resp);
 api_post_fn api_ops_find(const char *path, int *read);
+/* The rebalance flag and the leader's progress figures (the answer of
+ * /v1/admin/rebalance/status, also under "rebalance" in the cluster status). */
+json_t *api_rebalance_json(meta_api *api);
 
 /* Replicated mode, in meta_raft_api.c: GET /v1/raft/status (this server's
  * view), POST /v1/raft/add|remove|transfer, and the 421 answer. */

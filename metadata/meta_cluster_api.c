@@ -406,6 +406,7 @@ void api_cluster_status(meta_api *api, ts_http_response *resp)
     api_set(o, "directories", json_integer((json_int_t)st.directories));
     if (api->rp != NULL)
         api_set(o, "repair", repair_json(api->rp));
+    api_set(o, "rebalance", api_rebalance_json(api));
     api_reply(resp, o);
 }
 

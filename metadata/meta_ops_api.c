@@ -386,7 +386,7 @@ static json_t *plan_json(const plan_view *v, const ts_rebalance_plan *p)
     return o;
 }
 
-static json_t *rebalance_status_json(meta_api *api)
+json_t *api_rebalance_json(meta_api *api)
 {
     ns_rebalance nr;
     const ns_state *ns = store_read_lock(api->st);
@@ -429,7 +429,7 @@ static json_t *rebalance_status_json(meta_api *api)
 static int h_rebalance_status(meta_api *api, const json_t *b, ts_http_response *resp)
 {
     (void)b;
-    return api_reply(resp, rebalance_status_json(api));
+    return api_reply(resp, api_rebalance_json(api));
 }
 
 static int start_rebalance(meta_api *api, const ns_rebalance *nr, ts_error *e)
@@ -475,7 +475,7 @@ static int h_rebalance(meta_api *api, const json_t *b, ts_http_response *resp)
         if (start_rebalance(api, &cur, &e) != 0)
             return api_fail(resp, &e);
         TS_INFO("admin: rebalance cancelled (copies under way finish)");
-        return api_reply(resp, rebalance_status_json(api));
+        return api_reply(resp, api_rebalance_json(api));
     }
     if (!dry_run && api->rp == NULL) {
         ts_fail(&e, TS_EINVAL, "this metadata server runs with repair=false: nothing would "
@@ -521,7 +521,7 @@ static int h_rebalance(meta_api *api, const json_t *b, ts_http_response *resp)
                 (double)target / 1048576.0, bandwidth ? " (bandwidth limited)" : "");
     }
     api_set(o, "started", json_boolean(started));
-    api_set(o, "status", rebalance_status_json(api));
+    api_set(o, "status", api_rebalance_json(api));
     return api_reply(resp, o);
 }
 

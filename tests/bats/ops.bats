@@ -129,6 +129,19 @@ leader_id() {
     for c in node drain rebalance; do
         "$TESSERA" admin $c --help | grep -q usage
     done
+    # the endpoints themselves reject malformed requests with a message
+    local meta
+    meta=$(meta_address)
+    run curl -s -w ' %{http_code}' -X POST -d '{"id":5}' "http://$meta/v1/admin/drain"
+    [[ "$output" == *400 ]]; [[ "$output" == *"field 'id'"* ]]
+    run curl -s -w ' %{http_code}' -X POST -d '{"id":"cs-1","weight":"x"}' "http://$meta/v1/admin/node/set"
+    [[ "$output" == *400 ]]; [[ "$output" == *"weight"* ]]
+    run curl -s -w ' %{http_code}' -X POST -d '{"bandwidth":-1}' "http://$meta/v1/admin/rebalance"
+    [[ "$output" == *400 ]]
+    run curl -s -w ' %{http_code}' -X POST -d '[1]' "http://$meta/v1/admin/rebalance/status"
+    [[ "$output" == *400 ]]
+    run curl -s -w ' %{http_code}' "http://$meta/v1/admin/rebalance"
+    [[ "$output" == *"needs POST"* ]]
 
     # drain and cancel: back to up, nothing lost
     "$TESSERA" admin drain cs-4
@@ -225,6 +238,8 @@ leader_id() {
     run "$TESSERA" admin rebalance --status --json
     [ "$(jq .running <<<"$output")" = true ]
     [ "$(jq .bandwidth <<<"$output")" -eq $((8 * 1024 * 1024)) ]
+    run "$TESSERA" admin status
+    [[ "$output" == *"rebalance: running"* ]]
     # fsck while moving: nothing lost, nothing under-replicated
     run "$TESSERA" admin fsck
     [ "$status" -eq 0 ]
@@ -247,6 +262,7 @@ leader_id() {
     [ "$status" -eq 0 ]
     [ "$(jq .misplaced <<<"$output")" -eq 0 ]
     [ "$(jq .under_replicated <<<"$output")" -eq 0 ]
+    [ "$("$TESSERA" admin status --json | jq .rebalance.running)" = false ]
     echo "# resumed after the leader ($leader) was killed at $((done_before >> 20)) MiB done" >&3
     grep -q "rebalance: finished" "$CLUSTER"/meta-*/meta-*.log
     "$TESSERA" get /f "$BATS_TEST_TMPDIR/back"
