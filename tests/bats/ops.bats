@@ -352,3 +352,34 @@ leader_id() {
     cmp "$BATS_TEST_TMPDIR/w" "$BATS_TEST_TMPDIR/back"
     wait_until 20 fsck_clean
 }
+
+@test "a drain that cannot finish says why; fsck meanwhile" {
+    # repair off: the drain cannot progress, so its state is stable to look at
+    start_ops_cluster --chunkservers 4 --set-meta repair=false
+    head -c $((8 * 1024 * 1024)) /dev/urandom >"$BATS_TEST_TMPDIR/f"
+    "$TESSERA" put "$BATS_TEST_TMPDIR/f" /f
+    wait_until 20 fsck_clean
+    local victim
+    victim=$("$TESSERA" admin chunks /f --json | jq -r '.chunks[0].replicas[0]')
+    "$TESSERA" admin drain "$victim"
+    run "$TESSERA" admin drain "$victim" --status --json
+    [ "$(jq .complete <<<"$output")" = false ]
+    [ "$(jq .stuck <<<"$output")" = false ]
+    [[ "$(jq -r .reason <<<"$output")" == "in progress"* ]]
+    # the draining server's replicas no longer count: under-replicated, no data lost
+    run "$TESSERA" admin fsck --json
+    [ "$status" -eq 0 ]
+    [ "$(jq .under_replicated <<<"$output")" -gt 0 ]
+    # another server dies: 2 left up and not draining, for 3 replicas
+    local other s
+    for s in cs-1 cs-2 cs-3 cs-4; do [ "$s" != "$victim" ] && { other=$s; break; }; done
+    kill -9 "$(daemon_pid "$other")"
+    wait_until 15 state_is "$other" down
+    run "$TESSERA" admin drain "$victim" --wait
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"cannot finish"*"only 2 other server(s) are up and not draining"* ]]
+    run "$TESSERA" admin node remove "$victim"
+    [ "$status" -eq 1 ]; [[ "$output" == *"would lose data"* ]]
+    run "$TESSERA" admin fsck
+    [ "$status" -eq 0 ]
+}
