@@ -314,7 +314,7 @@ static int h_drain(meta_api *api, const json_t *b, ts_http_response *resp)
         int rc = ts_drain_check(v.servers, v.nservers, which, CLUSTER_REPLICATION, &e);
         plan_view_free(&v);
         if (rc != 0) {
-            ts_error_prefix(&e, "refusing to drain %s", id);
+            ts_error_prefix(&e, "refused");
             return api_fail(resp, &e);
         }
     }

@@ -225,9 +225,9 @@ int ts_drain_check(const ts_plan_server *servers, size_t nservers, uint32_t whic
         return ts_fail(err, TS_EINVAL, "drain: server %s is removed", servers[which].id);
     size_t left = count_eligible(servers, nservers, which);
     if (left < max_replication)
-        return ts_fail(err, TS_ENOSPC, "drain: draining %s would leave %zu server(s) up and "
-                       "not draining, fewer than the %u replicas chunks need; add servers "
-                       "first", servers[which].id, left, max_replication);
+        return ts_fail(err, TS_ENOSPC, "draining %s would leave %zu server(s) up and not "
+                       "draining, fewer than the %u replicas chunks need; add servers first",
+                       servers[which].id, left, max_replication);
     return 0;
 }
 
