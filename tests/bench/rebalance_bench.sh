@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: rebalance throughput when a 4th chunkserver joins 3.
-# Starts 3 chunkservers (CHUNK-sized chunks, repair budget BUDGET, 8 copies
-# in and out per server), writes SIZE_MIB, adds cs-4 and runs `tessera
+# Starts 3 chunkservers (CHUNK-sized chunks, repair budget BUDGET, which is
+# also each chunkserver's background_bytes_per_sec, 8 copies in and out per
+# server), writes SIZE_MIB, adds cs-4 and runs `tessera
 # admin rebalance`, and reports the bytes moved against the ideal (1/4 of
 # the replica bytes for equal weights), the time and the rate, each
 # server's bytes against its share, and as a baseline in the same run the
@@ -26,6 +27,7 @@ disk_bytes() {
 tessera local up --dir "$cluster" --chunkservers 3 --no-mount --chunk-size "$chunk" \
     --heartbeat-timeout 2000 --set-meta "repair_bytes_per_sec=$budget" \
     --set-meta repair_max_copies=8 --set-chunk max_copies_in=8 --set-chunk max_copies_out=8 \
+    --set-chunk "background_bytes_per_sec=$budget" \
     >/dev/null
 export TESSERA_CONF=$cluster/client.conf
 head -c $((size_mib * 1024 * 1024)) /dev/urandom >"$work/src"
