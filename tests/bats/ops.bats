@@ -382,4 +382,8 @@ leader_id() {
     [ "$status" -eq 1 ]; [[ "$output" == *"would lose data"* ]]
     run "$TESSERA" admin fsck
     [ "$status" -eq 0 ]
+    # with repair off nothing would carry a rebalance out: refused, the plan still shown
+    run "$TESSERA" admin rebalance
+    [ "$status" -eq 1 ]; [[ "$output" == *"repair=false"* ]]
+    "$TESSERA" admin rebalance --dry-run >/dev/null
 }
