@@ -418,6 +418,7 @@ json_t *api_rebalance_json(meta_api *api)
         api_set(o, "copies_running", json_integer((json_int_t)rb.copies_running));
         api_set(o, "copies_total", json_integer((json_int_t)rb.copies_total));
         api_set(o, "bytes_copied", json_integer((json_int_t)rb.bytes_copied));
+        api_set(o, "copy_failures", json_integer((json_int_t)rb.copy_failures));
         api_set(o, "surplus_chunks", json_integer((json_int_t)rb.surplus_chunks));
         api_set(o, "imbalance", json_real(rb.imbalance));
         api_set(o, "last_round_ms_ago", json_integer(rb.last_round_ms_ago));

@@ -168,7 +168,10 @@ static void run_copy(repair *r, struct task *t)
             ts_http_result_error(&res, "replicate", &e);
         TS_WARN("repair: copy of chunk %s to %s failed (retrying in %d s): %s", hex, t->server,
                 CHUNK_HOLD_MS / 1000, e.msg);
-        r->stats.copy_failures_total++;
+        if (t->rebalance)
+            r->rb.copy_failures++;
+        else
+            r->stats.copy_failures_total++;
         hold_add(r, NULL, &t->id, now + CHUNK_HOLD_MS);
         task_remove(r, t);
     }
@@ -536,6 +539,10 @@ static int rebalance_round(repair *r, plan_view *v, double *tokens, double *rb_t
     else if (p.skipped_under_replicated > 0)
         snprintf(rb->note, sizeof(rb->note), "%zu under-replicated chunk(s) left to repair "
                  "first", p.skipped_under_replicated);
+    else if (rb->copy_failures > 0)
+        snprintf(rb->note, sizeof(rb->note), "%llu cop%s failed so far and %s retried (see "
+                 "the leader's log)", (unsigned long long)rb->copy_failures,
+                 rb->copy_failures == 1 ? "y" : "ies", rb->copy_failures == 1 ? "is" : "are");
     else
         rb->note[0] = '\0';
     pthread_mutex_unlock(&r->mu);

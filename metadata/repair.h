@@ -103,6 +103,7 @@ typedef struct repair_rebalance_stats {
     uint64_t copies_running;    /* rebalance copies in flight or awaiting a report */
     uint64_t copies_total;      /* confirmed by this leader */
     uint64_t bytes_copied;
+    uint64_t copy_failures;     /* rebalance copies that failed (retried later) */
     uint64_t surplus_chunks;    /* chunks whose replaced replica still waits for deletion */
     double imbalance;           /* of the current placement (rebalance_plan.h) */
     double imbalance_after;     /* once the remaining moves are done */
