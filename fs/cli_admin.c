@@ -40,7 +40,8 @@ static const char status_usage[] =
     "  --json       the metadata server's answer as JSON:\n"
     "               {\"servers\":[{\"id\",\"address\",\"zone\",\"weight\",\"state\",\n"
     "               \"capacity\",\"used\",\"chunks\"}],\"chunks\",\"under_replicated\",\n"
-    "               \"repair\":{…}}; state is up, suspect, down or draining\n"
+    "               \"repair\":{…},\"gc\":{…},\"compaction\":{…}}; state is up,\n"
+    "               suspect, down or draining\n"
     "  -h, --help   this help\n";
 
 static long long jint_or(const json_t *o, const char *key, long long def)
@@ -157,6 +158,7 @@ static int admin_status(cli_ctx *ctx, int argc, char **argv)
     printf("files: %llu, directories: %llu\n", (unsigned long long)st.files,
            (unsigned long long)st.directories);
     print_repair(json_object_get(st.raw, "repair"));
+    cli_print_gc_status(st.raw);
     tess_cluster_status_free(&st);
     return 0;
 }

@@ -19,7 +19,11 @@
  *   --json: {"path","files":N,"chunks":N,"healthy":N,"under_replicated":N,
  *            "missing":N,"corrupt_reported":N,"problems":[{"path","chunk",
  *            "file_offset","state":"missing"|"under_replicated","live":N,
- *            "replicas":[id…]}]}
+ *            "replicas":[id…]}],"orphans":{"chunks","replicas","gc_enabled"}}
+ *
+ * Orphans (cli_compact.c): chunks the chunkservers hold that no file
+ * references (uncommitted writes, deleted or compacted data); they are not
+ * a problem, the leader's garbage collector deletes them.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -149,13 +153,16 @@ static const char fsck_usage[] =
     "readable server are MISSING (data lost until a server returns), chunks\n"
     "with fewer than 3 live replicas are under-replicated (the metadata leader\n"
     "is re-replicating them).  Corrupt replicas are quarantined by their\n"
-    "chunkservers and count as absent; their number is reported.\n"
+    "chunkservers and count as absent; their number is reported.  Orphans\n"
+    "(chunks no file references: uncommitted, deleted or compacted data) are\n"
+    "counted; the garbage collector deletes them after its grace period.\n"
     "\n"
     "Exit status: 0 no data lost, 2 some chunk is missing, 1 the check failed.\n"
     "\n"
     "  --json       {\"path\",\"files\",\"chunks\",\"healthy\",\"under_replicated\",\n"
     "               \"missing\",\"corrupt_reported\",\"problems\":[{\"path\",\"chunk\",\n"
-    "               \"file_offset\",\"state\",\"live\",\"replicas\"}]}\n"
+    "               \"file_offset\",\"state\",\"live\",\"replicas\"}],\n"
+    "               \"orphans\":{\"chunks\",\"replicas\",\"gc_enabled\"}}\n"
     "  -h, --help   this help\n";
 
 int cli_cmd_admin_fsck(cli_ctx *ctx, int argc, char **argv)
@@ -165,6 +172,7 @@ int cli_cmd_admin_fsck(cli_ctx *ctx, int argc, char **argv)
     char norm[TS_PATH_MAX + 1], buf[600];
     struct fsck f;
     tess_cluster_status st;
+    json_t *orphans = NULL;     /* fsck's "orphans" part (cli_compact.c) */
     uint64_t corrupt = 0;
     int ch, rc = 1;
     ts_attr a;
@@ -201,6 +209,7 @@ int cli_cmd_admin_fsck(cli_ctx *ctx, int argc, char **argv)
         const json_t *n = json_object_get(json_array_get(sv, i), "corrupt_reported");
         corrupt += json_is_integer(n) ? (uint64_t)json_integer_value(n) : 0;
     }
+    orphans = cli_orphans_json(st.raw);
     tess_cluster_status_free(&st);
     f.problems = json_array();
     if (check_tree(&f, norm, &a) != 0) {
@@ -218,6 +227,7 @@ int cli_cmd_admin_fsck(cli_ctx *ctx, int argc, char **argv)
         json_object_set_new(o, "missing", json_integer((json_int_t)f.missing));
         json_object_set_new(o, "corrupt_reported", json_integer((json_int_t)corrupt));
         json_object_set_new(o, "problems", json_incref(f.problems));
+        json_object_set(o, "orphans", orphans);
         char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         json_decref(o);
         if (!s) {
@@ -234,10 +244,12 @@ int cli_cmd_admin_fsck(cli_ctx *ctx, int argc, char **argv)
            f.files == 1 ? "" : "s", (unsigned long long)f.chunks, f.chunks == 1 ? "" : "s",
            (unsigned long long)f.healthy, (unsigned long long)f.under,
            (unsigned long long)f.missing, (unsigned long long)corrupt, corrupt == 1 ? "" : "s");
+    cli_print_orphans(orphans);
     printf("%s\n", f.missing ? "DATA LOST: some chunks have no readable replica"
                    : f.under ? "no data lost; under-replicated chunks are being re-replicated"
                              : "healthy");
 free_all:
+    json_decref(orphans);
     json_decref(f.problems);
     tess_servers_free(&f.servers);
     return rc;

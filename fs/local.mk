@@ -18,6 +18,7 @@ tessera_SOURCES = \
 	fs/cli_files.c \
 	fs/cli_admin.c \
 	fs/cli_fsck.c \
+	fs/cli_compact.c \
 	fs/cli_raft.c \
 	fs/cli_local.c \
 	fs/cli_mount.c \

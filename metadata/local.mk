@@ -14,7 +14,8 @@ libtsmeta_a_SOURCES = \
 	metadata/wal.c metadata/wal.h \
 	metadata/snapshot.c metadata/snapshot.h \
 	metadata/store.c metadata/store.h \
-	metadata/cluster.c metadata/cluster.h
+	metadata/cluster.c metadata/cluster.h \
+	metadata/orphans.c metadata/orphans.h
 # raft/raft.h: the I/O-free consensus core (+ its wire codec);
 # raft/raft_storage.h: its durable state (hard state, log on wal.c, snapshot meta);
 # raft/raft_node.h: the driver thread (clock, storage, transport, waiters);
@@ -42,3 +43,5 @@ libtsmeta_a_SOURCES += \
 # The leader's re-replication loop (threads, HTTP to chunkservers) around
 # the repair planner.
 libtsmeta_a_SOURCES += metadata/repair.c metadata/repair.h
+# The leader's garbage collector of orphan replicas (gc.h).
+libtsmeta_a_SOURCES += metadata/gc.c metadata/gc.h

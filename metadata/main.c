@@ -16,6 +16,7 @@
  *   4. cluster soft state -- empty; heartbeats refill it;
  *   4b. repair loop       -- reads the store and the cluster; acts only
  *                            while leader, after the servers reported;
+ *   4c. garbage collector -- the same inputs and rule (gc.h);
  *   5. HTTP API           -- last: the port opens only when we can answer.
  *                            Stopped first, the repair loop next: both use
  *                            the cluster and the store.
@@ -30,6 +31,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "metadata/cluster.h"
+#include "metadata/gc.h"
 #include "metadata/meta_api.h"
 #include "metadata/raft/raft_node.h"
 #include "metadata/raft/raft_transport.h"
@@ -39,7 +41,8 @@
 static const char *const known_keys[] = {
     "listen", "data_dir", "log_file", "log_level", "heartbeat_timeout_ms", "snapshot_every",
     "down_after_ms", "repair", "repair_bytes_per_sec", "repair_max_copies",
-    "wal_fsync", "id", "peers", "join", "raft_tick_ms", "fault_injection", NULL,
+    "wal_fsync", "id", "peers", "join", "raft_tick_ms", "fault_injection",
+    "gc", "gc_grace_ms", "gc_deletes_per_sec", NULL,
 };
 
 static void usage(FILE *out)
@@ -80,6 +83,14 @@ static void usage(FILE *out)
         "  repair_max_copies     concurrent re-replication copies into, and out of,\n"
         "                        one chunkserver (2); chunkservers also refuse copies\n"
         "                        beyond their own max_copies_in/out\n"
+        "  gc                    delete orphan chunk replicas (uncommitted, or no\n"
+        "                        longer referenced) while leader (true)\n"
+        "  gc_grace_ms           a replica must be an orphan this long, as seen by\n"
+        "                        this leader, before it is deleted (3600000 = 1 h):\n"
+        "                        longer than any writer takes from sealing a chunk\n"
+        "                        to committing it, and than readers keep an extent\n"
+        "                        list of a deleted or compacted file\n"
+        "  gc_deletes_per_sec    at most this many orphan deletes per second (100)\n"
         "  snapshot_every        write a snapshot every N log records (100000)\n"
         "  wal_fsync             fsync the log before answering (true).  false is for\n"
         "                        benchmarks only and UNSAFE: a machine crash loses\n"
@@ -110,7 +121,8 @@ struct settings {
     int log_level;
     int64_t heartbeat_timeout_ms, snapshot_every, raft_tick_ms;
     int64_t down_after_ms, repair_max_copies;
-    int repair;
+    int64_t gc_grace_ms, gc_deletes_per_sec;
+    int repair, gc;
     uint64_t repair_bytes_per_sec;
     int wal_fsync, join, fault_injection;
 };
@@ -209,8 +221,16 @@ static int read_settings(const ts_config *cfg, struct settings *s, ts_error *err
         (rc = ts_config_bool(cfg, "wal_fsync", 1, &s->wal_fsync, err)) != 0 ||
         (rc = ts_config_bool(cfg, "join", 0, &s->join, err)) != 0 ||
         (rc = ts_config_bool(cfg, "fault_injection", 0, &s->fault_injection, err)) != 0 ||
-        (rc = ts_config_int(cfg, "raft_tick_ms", 50, &s->raft_tick_ms, err)) != 0)
+        (rc = ts_config_int(cfg, "raft_tick_ms", 50, &s->raft_tick_ms, err)) != 0 ||
+        (rc = ts_config_bool(cfg, "gc", 1, &s->gc, err)) != 0 ||
+        (rc = ts_config_int(cfg, "gc_grace_ms", GC_DEFAULT_GRACE_MS, &s->gc_grace_ms,
+                            err)) != 0 ||
+        (rc = ts_config_int(cfg, "gc_deletes_per_sec", 100, &s->gc_deletes_per_sec, err)) != 0)
         return rc;
+    if (s->gc_grace_ms < 1)
+        return ts_fail(err, TS_EINVAL, "gc_grace_ms must be positive");
+    if (s->gc_deletes_per_sec < 1 || s->gc_deletes_per_sec > 100000)
+        return ts_fail(err, TS_EINVAL, "gc_deletes_per_sec must be 1..100000");
     s->id = ts_config_str(cfg, "id", NULL);
     s->peers = ts_config_str(cfg, "peers", NULL);
     if ((s->id == NULL) != (s->peers == NULL))
@@ -287,6 +307,7 @@ int main(int argc, char **argv)
     store *st = NULL;
     cluster *cl = NULL;
     repair *rp = NULL;
+    gc *gcl = NULL;
     raft_transport *rt = NULL;
     struct group g;
     meta_api *api = NULL;
@@ -367,6 +388,15 @@ int main(int argc, char **argv)
         goto stop_all;
     }
     meta_api_set_repair(api, rp);
+    gc_opts go = { .grace_ms = s.gc_grace_ms, .deletes_per_sec = (unsigned)s.gc_deletes_per_sec };
+    if (!s.gc)
+        TS_WARN("gc=false: orphan chunk replicas are never deleted");
+    else if (gc_start(st, cl, &go, &gcl, &err) != 0) {
+        TS_ERROR("cannot start: %s", err.msg);
+        fprintf(stderr, "tessera-meta: cannot start: %s\n", err.msg);
+        goto stop_all;
+    }
+    meta_api_set_gc(api, gcl);
     if (rt != NULL) {
         raft_transport_attach(rt, store_raft(st));
         meta_api_set_raft(api, rt, &g.conf, g.names);
@@ -389,6 +419,7 @@ int main(int argc, char **argv)
 stop_all:
     meta_api_free(api);     /* waits for running handlers */
     repair_stop(rp);        /* waits for running copies */
+    gc_stop(gcl);           /* waits for a running delete */
     cluster_free(cl);
     store_close(st);        /* syncs the log, stops the Raft server */
 free_transport:

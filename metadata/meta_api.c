@@ -651,6 +651,11 @@ void meta_api_set_repair(meta_api *api, struct repair *rp)
     api->rp = rp;
 }
 
+void meta_api_set_gc(meta_api *api, struct gc *g)
+{
+    api->gc = g;
+}
+
 void meta_api_set_raft(meta_api *api, raft_transport *rt, const raft_conf *peers,
                        char names[][64])
 {

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include "common/proto.h"
 #include "metadata/meta_api.h"
+#include "metadata/gc.h"
 #include "metadata/repair.h"
 #include "metadata/raft/raft_transport.h"
 
@@ -20,6 +21,7 @@ struct meta_api {
     ts_http_server *http;
     raft_transport *rt;         /* replicated mode, else NULL */
     struct repair *rp;          /* the re-replication loop, or NULL */
+    struct gc *gc;              /* the garbage collector, or NULL */
     raft_conf names_conf;       /* the configured peers: raft id -> address */
     char names[RAFT_MAX_MEMBERS][64];   /* ... and their names, same order */
     atomic_ulong requests;

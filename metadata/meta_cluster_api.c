@@ -383,6 +383,27 @@ static json_t *repair_json(repair *rp)
     return o;
 }
 
+/* The orphan table and the garbage collector (gc.h) for the status. */
+static json_t *gc_json(meta_api *api)
+{
+    uint64_t chunks, replicas;
+    json_t *o = json_object();
+    cluster_orphan_counts(api->cl, &chunks, &replicas);
+    api_set(o, "orphan_chunks", json_integer((json_int_t)chunks));
+    api_set(o, "orphan_replicas", json_integer((json_int_t)replicas));
+    api_set(o, "enabled", json_boolean(api->gc != NULL));
+    if (api->gc == NULL)
+        return o;
+    gc_stats gs;
+    gc_get_stats(api->gc, &gs);
+    api_set(o, "grace_ms", json_integer(gs.grace_ms));
+    api_set(o, "due", json_integer((json_int_t)gs.due));
+    api_set(o, "deletes_total", json_integer((json_int_t)gs.deletes_total));
+    api_set(o, "delete_failures_total", json_integer((json_int_t)gs.delete_failures_total));
+    api_set(o, "spared_by_recheck_total", json_integer((json_int_t)gs.rechecks_saved));
+    return o;
+}
+
 void api_cluster_status(meta_api *api, ts_http_response *resp)
 {
     int64_t now = ts_mono_ms();
@@ -403,6 +424,7 @@ void api_cluster_status(meta_api *api, ts_http_response *resp)
     api_set(o, "directories", json_integer((json_int_t)st.directories));
     if (api->rp != NULL)
         api_set(o, "repair", repair_json(api->rp));
+    api_set(o, "gc", gc_json(api));
     api_reply(resp, o);
 }
 
@@ -484,6 +506,20 @@ void api_metrics(meta_api *api, ts_http_response *resp)
         GAUGE("repair_last_full_restore_ms",
               "Time until every chunk had its full count, in the last repair episode.",
               rs.last_full_restore_ms > 0 ? rs.last_full_restore_ms : 0);
+    }
+    {
+        uint64_t oc, orp;
+        cluster_orphan_counts(api->cl, &oc, &orp);
+        GAUGE("orphan_chunks", "Reported chunks the namespace does not reference.", oc);
+        GAUGE("orphan_replicas", "Replicas of orphan chunks.", orp);
+    }
+    if (api->gc != NULL) {
+        gc_stats gs;
+        gc_get_stats(api->gc, &gs);
+        COUNTER("gc_deletes_total", "Orphan replicas deleted by the garbage collector.",
+                gs.deletes_total);
+        COUNTER("gc_delete_failures_total", "Orphan deletes that failed.",
+                gs.delete_failures_total);
     }
     GAUGE("replica_locations", "Known (chunk, server) replica locations.",
           cluster_location_count(api->cl));
