@@ -45,6 +45,8 @@ enum cmd_type {
     CMD_REGISTER_SERVER = 10,
     CMD_SETXATTR = 11,
     CMD_REMOVEXATTR = 12,
+    /* 13-15: other subsystems; 16-19: compaction (this range only) */
+    CMD_REPLACE_EXTENTS = 16,   /* compaction / packing: per-file CAS (ns_replace_extents) */
     CMD_TYPE_END_
 };
 
@@ -74,6 +76,14 @@ typedef struct cmd {
             uint8_t has_mtime; int64_t mtime_ns;
         } commit;
         struct { char *id, *address, *zone; double weight; } server;
+        struct {
+            struct cmd_replace_file {
+                uint64_t ino, version, offset, length;
+                ts_extent *extents; uint32_t n_extents;
+            } *files;
+            uint32_t n_files;
+            ns_chunk_info *chunks; uint32_t n_chunks;
+        } replace;
         /* value/len/flags only for CMD_SETXATTR */
         struct { uint64_t ino; char *name; uint8_t *value; uint32_t len, flags; } xattr;
     } u;
@@ -83,6 +93,7 @@ typedef struct cmd {
 typedef struct cmd_result {
     ts_attr attr;           /* the affected inode (mkdir/create/symlink/link/setattr/commit) */
     int created;            /* CMD_CREATE: 1 when a new file was made */
+    uint32_t replaced;      /* CMD_REPLACE_EXTENTS: files whose CAS succeeded */
 } cmd_result;
 
 /* "mkdir", "commit", ...; "unknown" otherwise. */
