@@ -43,5 +43,7 @@ libtsmeta_a_SOURCES += \
 # The leader's re-replication loop (threads, HTTP to chunkservers) around
 # the repair planner.
 libtsmeta_a_SOURCES += metadata/repair.c metadata/repair.h
-# The leader's garbage collector of orphan replicas (gc.h).
+# The compaction planner (pure) and the leader's garbage collector of
+# orphan replicas (gc.h).
+libtsmeta_a_SOURCES += metadata/compact_plan.c metadata/compact_plan.h
 libtsmeta_a_SOURCES += metadata/gc.c metadata/gc.h

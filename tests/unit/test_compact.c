@@ -13,6 +13,7 @@
 
 #include "common/util.h"
 #include "metadata/command.h"
+#include "metadata/compact_plan.h"
 #include "metadata/namespace.h"
 #include "tests/unit/tcheck.h"
 
@@ -243,8 +244,204 @@ static void test_malformed_rejected_whole(void)
     ns_free(ns);
 }
 
+/* ---- planners ---- */
+
+/* A planner file of n extents of len bytes at stride apart (stride > len:
+ * holes), each in its own chunk of chunk_len (0: = len) from id base. */
+struct pfile {
+    ts_extent ext[6000];
+    uint64_t clen[6000];
+    cp_file f;
+};
+
+static void pfile_make(struct pfile *p, uint64_t ino, size_t n, uint64_t len, uint64_t stride,
+                       int base)
+{
+    memset(p, 0, sizeof(*p));
+    for (size_t i = 0; i < n; i++) {
+        p->ext[i] = (ts_extent){ i * stride, len, cid(0), 0 };
+        memset(p->ext[i].chunk.b, 0, TS_CHUNK_ID_LEN);
+        memcpy(p->ext[i].chunk.b, &base, sizeof(base));
+        memcpy(p->ext[i].chunk.b + 8, &i, sizeof(i));
+        p->clen[i] = len;
+    }
+    p->f = (cp_file){ ino, 3, n ? (n - 1) * stride + len : 0, p->ext, n, p->clen };
+}
+
+static void check_job(const cp_job *j, const cp_file *const *files)
+{
+    ts_error e = {0};
+    int rc = cp_job_check(j, files, &e);
+    if (rc)
+        fprintf(stderr, "  job check: %s\n", e.msg);
+    TC_CHECK(rc == 0);
+}
+
+static struct pfile pf[4];
+
+static void test_plan_append(void)
+{
+    cp_opts o;
+    cp_job j;
+    cp_opts_default(&o);
+    const cp_file *fs[1] = { &pf[0].f };
+
+    /* 5,000 appends of 128 bytes: one chunk, one extent. */
+    pfile_make(&pf[0], 2, 5000, 128, 128, 1);
+    TC_CHECK(cp_plan_append(&pf[0].f, &o, &j) == 1);
+    TC_CHECK_EQ_U64(j.nchunks, 1);
+    TC_CHECK_EQ_U64(j.chunks[0].length, 640000);
+    TC_CHECK_EQ_U64(j.nfiles, 1);
+    TC_CHECK_EQ_U64(j.files[0].n, 1);
+    TC_CHECK_EQ_U64(j.files[0].old_extents, 5000);
+    TC_CHECK_EQ_U64(j.files[0].offset, 0);
+    TC_CHECK_EQ_U64(j.files[0].length, 640000);
+    check_job(&j, fs);
+    cp_job_free(&j);
+
+    /* Too few small extents: nothing. */
+    pfile_make(&pf[0], 2, 15, 128, 128, 1);
+    TC_CHECK(cp_plan_append(&pf[0].f, &o, &j) == 0);
+
+    /* Chunk boundaries: 30 x 100 bytes into chunks of 1000. */
+    o.chunk_size = 1000;
+    o.small_extent = 500;
+    pfile_make(&pf[0], 2, 30, 100, 100, 1);
+    TC_CHECK(cp_plan_append(&pf[0].f, &o, &j) == 1);
+    TC_CHECK_EQ_U64(j.nchunks, 3);
+    TC_CHECK_EQ_U64(j.files[0].n, 3);
+    check_job(&j, fs);
+    cp_job_free(&j);
+    /* ... and 30 x 70: an extent split across two chunks. */
+    pfile_make(&pf[0], 2, 30, 70, 70, 1);
+    TC_CHECK(cp_plan_append(&pf[0].f, &o, &j) == 1);
+    TC_CHECK_EQ_U64(j.nchunks, 3);
+    TC_CHECK_EQ_U64(j.chunks[2].length, 100);
+    check_job(&j, fs);
+    cp_job_free(&j);
+
+    /* Holes stay holes: 20 extents of 50 bytes every 80. */
+    pfile_make(&pf[0], 2, 20, 50, 80, 1);
+    TC_CHECK(cp_plan_append(&pf[0].f, &o, &j) == 1);
+    TC_CHECK_EQ_U64(j.files[0].n, 20);
+    TC_CHECK_EQ_U64(j.nchunks, 1);
+    TC_CHECK_EQ_U64(j.bytes, 1000);
+    check_job(&j, fs);
+    cp_job_free(&j);
+}
+
+static void test_plan_append_bounds(void)
+{
+    cp_opts o;
+    cp_job j;
+    cp_opts_default(&o);
+    const cp_file *fs[1] = { &pf[0].f };
+    o.chunk_size = 10000;
+    o.small_extent = 1000;
+    o.min_extents = 4;
+    /* A large leading extent (3000 bytes) and a small tail of 5 x 100:
+     * the big one is not re-copied (500 < 3000). */
+    pfile_make(&pf[0], 2, 6, 100, 3000, 1);
+    pf[0].ext[0].length = 3000;
+    pf[0].clen[0] = 3000;
+    TC_CHECK(cp_plan_append(&pf[0].f, &o, &j) == 1);
+    TC_CHECK_EQ_U64(j.files[0].offset, 3000);
+    TC_CHECK_EQ_U64(j.bytes, 500);
+    check_job(&j, fs);
+    cp_job_free(&j);
+    /* The tail pays for it (5 x 700 = 3500 >= 3000): absorbed, and the
+     * bytes copied are at most twice the tail's. */
+    for (int i = 1; i < 6; i++) {
+        pf[0].ext[i].length = 700;
+        pf[0].clen[i] = 700;
+    }
+    pf[0].f.size = 5 * 3000 + 700;
+    TC_CHECK(cp_plan_append(&pf[0].f, &o, &j) == 1);
+    TC_CHECK_EQ_U64(j.files[0].offset, 0);
+    TC_CHECK_EQ_U64(j.bytes, 6500);
+    TC_CHECK(j.bytes <= 2 * 3500);
+    check_job(&j, fs);
+    cp_job_free(&j);
+    /* A full chunk (10000) before a tail with holes is not absorbed. */
+    pf[0].ext[0].length = 10000;
+    pf[0].clen[0] = 10000;
+    for (int i = 1; i < 6; i++)
+        pf[0].ext[i].file_offset = 10000 + (uint64_t)(i - 1) * 20000;
+    for (int i = 1; i < 6; i++)
+        pf[0].ext[i].length = 900, pf[0].clen[i] = 900;
+    pf[0].f.size = 10000 + 4 * 20000 + 900;
+    TC_CHECK(cp_plan_append(&pf[0].f, &o, &j) == 1);
+    TC_CHECK_EQ_U64(j.files[0].offset, 10000);
+    check_job(&j, fs);
+    cp_job_free(&j);
+}
+
+static void test_plan_pack(void)
+{
+    static struct pfile files[100];
+    static cp_file cf[100];
+    const cp_file *fs[100];
+    cp_opts o;
+    cp_job *jobs;
+    size_t njobs;
+    uint64_t reclaim;
+    ts_error e = {0};
+    cp_opts_default(&o);
+    o.chunk_size = 16 * 4096;
+    o.small_file = 8192;
+    for (int i = 0; i < 100; i++) {
+        pfile_make(&files[i], 10 + (uint64_t)i, 1, 4096, 4096, 100 + i);
+        cf[i] = files[i].f;
+    }
+    TC_CHECK(cp_plan_pack(cf, 100, &o, &jobs, &njobs, &reclaim, &e) == 0);
+    /* 6 packs of 16; the last 4 files are too few for a pack. */
+    TC_CHECK_EQ_U64(njobs, 6);
+    TC_CHECK_EQ_U64(reclaim, 0);
+    for (size_t k = 0; k < njobs; k++) {
+        TC_CHECK_EQ_U64(jobs[k].nfiles, 16);
+        TC_CHECK_EQ_U64(jobs[k].nchunks, 1);
+        TC_CHECK_EQ_U64(jobs[k].chunks[0].length, 16 * 4096);
+        for (size_t i = 0; i < 16; i++)
+            fs[i] = &cf[k * 16 + i];
+        check_job(&jobs[k], fs);
+        cp_job_free(&jobs[k]);
+    }
+    free(jobs);
+
+    /* Packed: 16 files share one 64 KiB chunk; a file's size over
+     * small_file is left alone. */
+    ts_chunk_id pack = cid(200);
+    for (int i = 0; i < 16; i++) {
+        files[i].ext[0].chunk = pack;
+        files[i].ext[0].chunk_offset = (uint64_t)i * 4096;
+        files[i].clen[0] = 16 * 4096;
+    }
+    TC_CHECK(cp_plan_pack(cf, 16, &o, &jobs, &njobs, &reclaim, &e) == 0);
+    TC_CHECK_EQ_U64(njobs, 0);
+    free(jobs);
+    /* 12 of them deleted: the 4 left are repacked (with 4 fresh files). */
+    for (int i = 0; i < 4; i++)
+        cf[i] = files[12 + i].f;
+    for (int i = 4; i < 8; i++)
+        cf[i] = files[50 + i].f;
+    TC_CHECK(cp_plan_pack(cf, 8, &o, &jobs, &njobs, &reclaim, &e) == 0);
+    TC_CHECK_EQ_U64(reclaim, 12 * 4096);
+    TC_CHECK_EQ_U64(njobs, 1);
+    TC_CHECK_EQ_U64(jobs[0].nfiles, 8);
+    for (size_t i = 0; i < 8; i++)
+        fs[i] = &cf[i];
+    check_job(&jobs[0], fs);
+    cp_job_free(&jobs[0]);
+    free(jobs);
+    o.min_pack_files = 1;
+    TC_CHECK(cp_plan_pack(cf, 8, &o, &jobs, &njobs, &reclaim, &e) == TS_EINVAL);
+}
+
 int main(void)
 {
+    TC_RUN(test_plan_append);
+    TC_RUN(test_plan_append_bounds);
+    TC_RUN(test_plan_pack);
     TC_RUN(test_compact_one_file);
     TC_RUN(test_coverage_must_match);
     TC_RUN(test_pack_many_files);
