@@ -159,6 +159,7 @@ static int admin_status(cli_ctx *ctx, int argc, char **argv)
            (unsigned long long)st.directories);
     print_repair(json_object_get(st.raw, "repair"));
     cli_print_gc_status(st.raw);
+    cli_print_compaction_status(st.raw);
     tess_cluster_status_free(&st);
     return 0;
 }
@@ -293,6 +294,7 @@ static const char admin_usage[] =
     "  nodes [--json]         the chunkservers and their states\n"
     "  chunks PATH [--json]   where the chunks of a file are stored\n"
     "  fsck [PATH] [--json]   missing and under-replicated chunks (exit 2: data lost)\n"
+    "  compact [PATH] [--dry-run]  compact small extents and pack small files now\n"
     "  raft COMMAND           the metadata Raft group: status, add, remove, transfer\n"
     "\n"
     "`tessera admin COMMAND --help` for details.\n";
@@ -317,5 +319,7 @@ int cli_cmd_admin(cli_ctx *ctx, int argc, char **argv)
         return cli_cmd_admin_fsck(ctx, argc - 1, argv + 1);
     if (strcmp(argv[1], "raft") == 0)
         return cli_cmd_admin_raft(ctx, argc - 1, argv + 1);
+    if (strcmp(argv[1], "compact") == 0)
+        return cli_cmd_admin_compact(ctx, argc - 1, argv + 1);
     return cli_usage_error("admin", "unknown command '%s'", argv[1]);
 }

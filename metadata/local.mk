@@ -47,3 +47,5 @@ libtsmeta_a_SOURCES += metadata/repair.c metadata/repair.h
 # orphan replicas (gc.h).
 libtsmeta_a_SOURCES += metadata/compact_plan.c metadata/compact_plan.h
 libtsmeta_a_SOURCES += metadata/gc.c metadata/gc.h
+# The leader's compactor (compact.h) and its admin endpoint.
+libtsmeta_a_SOURCES += metadata/compact.c metadata/compact.h metadata/meta_compact_api.c

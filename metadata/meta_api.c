@@ -518,6 +518,7 @@ static const struct {
     { "/v1/file/commit", api_commit, 0 }, { "/v1/chunkserver/heartbeat", api_heartbeat, 0 },
     { "/v1/ns/getxattr", h_getxattr, 1 }, { "/v1/ns/listxattr", h_listxattr, 1 },
     { "/v1/ns/setxattr", h_setxattr, 0 }, { "/v1/ns/removexattr", h_removexattr, 0 },
+    { "/v1/admin/compact", api_compact, 1 },
 };
 
 /* Replicated mode: 0 when this server may answer a client call (the
@@ -654,6 +655,11 @@ void meta_api_set_repair(meta_api *api, struct repair *rp)
 void meta_api_set_gc(meta_api *api, struct gc *g)
 {
     api->gc = g;
+}
+
+void meta_api_set_compact(meta_api *api, struct compact *cp)
+{
+    api->cp = cp;
 }
 
 void meta_api_set_raft(meta_api *api, raft_transport *rt, const raft_conf *peers,

@@ -41,6 +41,11 @@ void meta_api_set_repair(meta_api *api, struct repair *rp);
  * figures in the status ("gc") and /metrics.  Without it they are left out. */
 struct gc;
 void meta_api_set_gc(meta_api *api, struct gc *g);
+/* The leader's compactor (compact.h; borrowed, outlives the API): POST
+ * /v1/admin/compact and the status's "compaction".  Without it the
+ * endpoint answers EINVAL. */
+struct compact;
+void meta_api_set_compact(meta_api *api, struct compact *cp);
 /* Stops listening if needed and frees. */
 void meta_api_free(meta_api *api);
 

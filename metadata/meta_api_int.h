@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include "common/proto.h"
 #include "metadata/meta_api.h"
+#include "metadata/compact.h"
 #include "metadata/gc.h"
 #include "metadata/repair.h"
 #include "metadata/raft/raft_transport.h"
@@ -22,6 +23,7 @@ struct meta_api {
     raft_transport *rt;         /* replicated mode, else NULL */
     struct repair *rp;          /* the re-replication loop, or NULL */
     struct gc *gc;              /* the garbage collector, or NULL */
+    struct compact *cp;         /* the compactor, or NULL */
     raft_conf names_conf;       /* the configured peers: raft id -> address */
     char names[RAFT_MAX_MEMBERS][64];   /* ... and their names, same order */
     atomic_ulong requests;
@@ -49,6 +51,10 @@ int api_heartbeat(meta_api *api, const json_t *body, ts_http_response *resp);
 void api_cluster_servers(meta_api *api, ts_http_response *resp);
 void api_cluster_status(meta_api *api, ts_http_response *resp);
 void api_metrics(meta_api *api, ts_http_response *resp);
+/* In meta_compact_api.c: POST /v1/admin/compact {"path","dry_run"}, and the
+ * status's "compaction" object (store read lock held by the caller). */
+int api_compact(meta_api *api, const json_t *body, ts_http_response *resp);
+json_t *api_compaction_json(meta_api *api, const ns_state *ns);
 
 /* Replicated mode, in meta_raft_api.c: GET /v1/raft/status (this server's
  * view), POST /v1/raft/add|remove|transfer, and the 421 answer. */

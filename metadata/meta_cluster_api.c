@@ -415,6 +415,7 @@ void api_cluster_status(meta_api *api, ts_http_response *resp)
     /* Walks every chunk: O(chunks) per status call, fine for an admin view. */
     ns_chunk_foreach(ns, count_under, &u);
     cluster_prune(api->cl, ns_knows_chunk, (void *)ns);
+    json_t *cj = api_compaction_json(api, ns);
     store_read_unlock(api->st);
     json_t *o = json_object();
     api_set(o, "servers", arr);
@@ -425,6 +426,7 @@ void api_cluster_status(meta_api *api, ts_http_response *resp)
     if (api->rp != NULL)
         api_set(o, "repair", repair_json(api->rp));
     api_set(o, "gc", gc_json(api));
+    api_set(o, "compaction", cj);
     api_reply(resp, o);
 }
 
