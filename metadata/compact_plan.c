@@ -18,6 +18,7 @@ void cp_opts_default(cp_opts *o)
     o->small_extent = 1ull << 20;
     o->small_file = 1ull << 20;
     o->min_pack_files = 8;
+    o->max_pack_files = 4096;
     o->repack_live = 0.5;
 }
 
@@ -170,9 +171,9 @@ int cp_plan_pack(const cp_file *files, size_t n, const cp_opts *o, cp_job **jobs
     *njobs = 0;
     *reclaimable = 0;
     if (o->chunk_size == 0 || o->small_file > o->chunk_size || o->min_pack_files < 2 ||
-        !(o->repack_live >= 0 && o->repack_live <= 1))
+        o->max_pack_files < o->min_pack_files || !(o->repack_live >= 0 && o->repack_live <= 1))
         return ts_fail(err, TS_EINVAL, "pack plan: need chunk_size >= small_file, "
-                       "min_pack_files >= 2 and repack_live in [0, 1]");
+                       "2 <= min_pack_files <= max_pack_files and repack_live in [0, 1]");
     size_t nref = 0;
     for (size_t i = 0; i < n; i++)
         nref += files[i].n;
@@ -209,7 +210,7 @@ int cp_plan_pack(const cp_file *files, size_t n, const cp_opts *o, cp_job **jobs
         for (size_t x = 0; f && x < f->n; x++)
             bytes += f->ext[x].length;
         /* Close the pack at the end or when this file would not fit. */
-        if (!f || cur.bytes + bytes > o->chunk_size) {
+        if (!f || cur.bytes + bytes > o->chunk_size || cur.nfiles >= o->max_pack_files) {
             if (cur.nfiles >= o->min_pack_files) {
                 *jobs = ts_realloc(*jobs, (*njobs + 1) * sizeof(cp_job));
                 (*jobs)[(*njobs)++] = cur;

@@ -22,7 +22,8 @@
  * whose chunks hold nothing of any other file are copied, in the order
  * given (the caller passes inode order: files created close in time end up
  * together), into shared pack chunks of up to chunk_size; a pack needs at
- * least min_pack_files files.  A pack chunk whose live bytes (extents still
+ * least min_pack_files files and takes at most max_pack_files (one
+ * command carries every file of a pack).  A pack chunk whose live bytes (extents still
  * pointing into it) fall below repack_live of its length makes its
  * remaining files candidates again, so they move to a new pack and the old
  * chunk's space is reclaimed.
@@ -46,6 +47,7 @@ typedef struct cp_opts {
     uint64_t small_extent;      /* shorter extents are small (1 MiB) */
     uint64_t small_file;        /* files up to this size are packed (1 MiB); 0 = no packing */
     uint32_t min_pack_files;    /* files in one pack at least (8) */
+    uint32_t max_pack_files;    /* ... and at most (4096): bounds one command's size */
     double repack_live;         /* repack a pack chunk below this live fraction (0.5) */
 } cp_opts;
 

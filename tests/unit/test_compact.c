@@ -433,6 +433,17 @@ static void test_plan_pack(void)
     check_job(&jobs[0], fs);
     cp_job_free(&jobs[0]);
     free(jobs);
+    /* At most max_pack_files per pack. */
+    o.max_pack_files = 5;
+    TC_CHECK(cp_plan_pack(cf, 8, &o, &jobs, &njobs, &reclaim, &e) == TS_EINVAL);  /* < min */
+    o.min_pack_files = 3;
+    TC_CHECK(cp_plan_pack(cf, 8, &o, &jobs, &njobs, &reclaim, &e) == 0);
+    TC_CHECK_EQ_U64(njobs, 2);      /* 5 + 3 */
+    TC_CHECK_EQ_U64(jobs[0].nfiles, 5);
+    TC_CHECK_EQ_U64(jobs[1].nfiles, 3);
+    for (size_t k = 0; k < njobs; k++)
+        cp_job_free(&jobs[k]);
+    free(jobs);
     o.min_pack_files = 1;
     TC_CHECK(cp_plan_pack(cf, 8, &o, &jobs, &njobs, &reclaim, &e) == TS_EINVAL);
 }
