@@ -437,7 +437,10 @@ static void test_plan_pack(void)
     o.max_pack_files = 5;
     TC_CHECK(cp_plan_pack(cf, 8, &o, &jobs, &njobs, &reclaim, &e) == TS_EINVAL);  /* < min */
     o.min_pack_files = 3;
-    TC_CHECK(cp_plan_pack(cf, 8, &o, &jobs, &njobs, &reclaim, &e) == 0);
+    int rc = cp_plan_pack(cf, 8, &o, &jobs, &njobs, &reclaim, &e);
+    if (rc)
+        fprintf(stderr, "  %s\n", e.msg);
+    TC_CHECK(rc == 0);
     TC_CHECK_EQ_U64(njobs, 2);      /* 5 + 3 */
     TC_CHECK_EQ_U64(jobs[0].nfiles, 5);
     TC_CHECK_EQ_U64(jobs[1].nfiles, 3);
