@@ -300,6 +300,10 @@ static int run_job(compact *c, const struct snap *s, const cp_job *j, compact_re
     cmd cm = { .type = CMD_REPLACE_EXTENTS };
     cmd_result res;
     int rc = 0;
+    TS_INFO("compact: %s job: %zu file%s (inode %llu first), %zu new chunk%s, %llu bytes",
+            j->kind == CP_APPEND ? "append" : "pack", j->nfiles, j->nfiles == 1 ? "" : "s",
+            (unsigned long long)j->files[0].ino, j->nchunks, j->nchunks == 1 ? "" : "s",
+            (unsigned long long)j->bytes);
     for (size_t k = 0; k < j->nchunks; k++)
         if ((rc = build_chunk(c, s, &j->chunks[k], &infos[k], err)) != 0)
             goto free_infos;   /* chunks built so far are orphans: GC */

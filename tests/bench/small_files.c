@@ -1,13 +1,15 @@
 /*
  * Small-file load for the compaction tests and benchmark: creates N files
  * of SIZE bytes in DIR (which must exist) through libtessera from T
- * threads, or verifies them.  File i is DIR/f-<i> and holds bytes derived
- * from (seed, i), so `verify` needs nothing but the same arguments.
+ * threads, verifies them, or removes some.  File i is DIR/f-<i> and holds
+ * bytes derived from (seed, i), so `verify` needs nothing but the same
+ * arguments.  With EVERY > 1, verify checks only the files whose index is
+ * a multiple of EVERY and remove deletes all the others (remove 90%: 10).
  *
- *   small_files CONF create|verify DIR N SIZE [THREADS] [SEED]
+ *   small_files CONF create|verify|remove DIR N SIZE [THREADS] [SEED] [EVERY]
  *
- * Prints "created N files in S s (R files/s)" / "verified N files in S s";
- * exits 1 naming the first file that failed or differs.
+ * Prints "created N files in S s (R files/s)" (verified, removed); exits 1
+ * naming the first file that failed or differs.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -21,10 +23,13 @@
 #include "common/util.h"
 #include "fs/tessera.h"
 
+enum { MODE_CREATE, MODE_VERIFY, MODE_REMOVE };
+static const char *const mode_done[] = { "created", "verified", "removed" };
+
 struct job {
     tess_client *client;
-    uint64_t dir, n, size, seed;
-    int verify;
+    uint64_t dir, n, size, seed, every;
+    int mode;                   /* MODE_* */
     atomic_ulong next;
     atomic_int failed;
     pthread_mutex_t mu;
@@ -47,8 +52,12 @@ static int one_file(struct job *j, uint64_t i, uint8_t *want, uint8_t *got, ts_e
     char name[32];
     ts_attr a;
     snprintf(name, sizeof name, "f-%06" PRIu64, i);
+    if (j->mode == MODE_REMOVE)
+        return i % j->every == 0 ? 0 : tess_unlink(j->client, j->dir, name, err);
+    if (j->mode == MODE_VERIFY && i % j->every != 0)
+        return 0;
     fill(want, j->size, j->seed, i);
-    if (!j->verify) {
+    if (j->mode == MODE_CREATE) {
         tess_writer *w;
         if (tess_create(j->client, j->dir, name, 0644, 0, 0, 0, &a, NULL, err) != 0 ||
             tess_writer_open(j->client, a.ino, 0, NULL, &w, err) != 0)
@@ -98,19 +107,24 @@ static void *worker(void *arg)
 int main(int argc, char **argv)
 {
     if (argc < 6) {
-        fprintf(stderr, "usage: small_files CONF create|verify DIR N SIZE [THREADS] [SEED]\n");
+        fprintf(stderr, "usage: small_files CONF create|verify|remove DIR N SIZE [THREADS] "
+                "[SEED] [EVERY]\n");
         return 2;
     }
     struct job j;
     ts_error e = {0};
     ts_attr d;
     memset(&j, 0, sizeof j);
-    j.verify = strcmp(argv[2], "verify") == 0;
+    j.mode = strcmp(argv[2], "create") == 0 ? MODE_CREATE
+             : strcmp(argv[2], "verify") == 0 ? MODE_VERIFY
+             : strcmp(argv[2], "remove") == 0 ? MODE_REMOVE : -1;
     j.n = strtoull(argv[4], NULL, 10);
     j.size = strtoull(argv[5], NULL, 10);
     unsigned threads = argc > 6 ? (unsigned)atoi(argv[6]) : 8;
     j.seed = argc > 7 ? strtoull(argv[7], NULL, 10) : 1;
-    if (threads == 0 || threads > 256 || (!j.verify && strcmp(argv[2], "create") != 0)) {
+    j.every = argc > 8 ? strtoull(argv[8], NULL, 10) : 1;
+    if (threads == 0 || threads > 256 || j.mode < 0 || j.every == 0 ||
+        (j.mode == MODE_REMOVE && j.every < 2)) {
         fprintf(stderr, "small_files: bad arguments\n");
         return 2;
     }
@@ -136,7 +150,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "small_files: %s\n", j.err.msg);
         return 1;
     }
-    printf("%s %" PRIu64 " files in %.2f s (%.0f files/s)\n", j.verify ? "verified" : "created",
-           j.n, s, s > 0 ? (double)j.n / s : 0.0);
+    uint64_t done = j.mode == MODE_CREATE ? j.n
+                    : j.mode == MODE_VERIFY ? (j.n + j.every - 1) / j.every
+                                            : j.n - (j.n + j.every - 1) / j.every;
+    printf("%s %" PRIu64 " files in %.2f s (%.0f files/s)\n", mode_done[j.mode], done, s,
+           s > 0 ? (double)done / s : 0.0);
     return 0;
 }
