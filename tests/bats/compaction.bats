@@ -26,6 +26,7 @@ files_equal() { [ "$(chunk_files)" -eq "$1" ]; }
 orphans_at_least() { [ "$(gc_field orphan_chunks)" -ge "$1" ]; }
 # extents of a file (its chunk list, one entry per extent)
 extent_count() { "$TESSERA" admin chunks "$1" --json | jq '.chunks | length'; }
+all_up() { [ "$("$TESSERA" admin status --json | jq '[.servers[] | select(.state == "up")] | length')" -eq 3 ]; }
 status_chunks() { "$TESSERA" admin status --json | jq .chunks; }
 
 APPENDER=$BATS_TEST_DIRNAME/appender.py
@@ -173,6 +174,8 @@ start_compact_cluster() {
     wait_until 20 grep -q "compact: pack job" "$log"
     kill -9 "$(daemon_pid "$leader")"
     wait "$cpid" || true     # retried on the new leader, or failed: either is fine
+    # The new leader hears from the chunkservers before reads find replicas.
+    wait_until 30 all_up
     "$SMALL_FILES" "$TESSERA_CONF" verify /d 600 4096 8
     run "$TESSERA" admin compact /d --json
     [ "$status" -eq 0 ]
