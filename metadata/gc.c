@@ -21,6 +21,7 @@
 #define REQUEST_TIMEOUT_MS 30000
 #define SLEEP_SLICE_MS 20
 #define MAX_PER_ROUND 1024
+#define GC_WORKERS 4
 
 struct gc {
     store *st;
@@ -90,7 +91,38 @@ static int delete_orphan(gc *g, const cluster_orphan *o)
     return rc ? rc : TS_EIO;
 }
 
-static void round_once(gc *g, double *tokens, int64_t now)
+/* A slice of one round's due orphans, deleted by one thread. */
+struct slice {
+    gc *g;
+    const cluster_orphan *due;
+    size_t n;
+    uint64_t deleted, failed, spared;
+};
+
+static void run_slice(struct slice *sl)
+{
+    for (size_t i = 0; i < sl->n && !atomic_load(&sl->g->stop); i++) {
+        if (!still_garbage(sl->g, &sl->due[i], ts_mono_ms()))
+            sl->spared++;
+        else if (delete_orphan(sl->g, &sl->due[i]) == 0)
+            sl->deleted++;
+        else
+            sl->failed++;
+    }
+}
+
+static void *delete_slice(void *arg)
+{
+    run_slice(arg);
+    ts_http_client_thread_cleanup();
+    return NULL;
+}
+
+/* One round; returns 1 when more orphans are due than it could look at
+ * (the loop goes on without sleeping while the budget lasts).  The deletes
+ * run on up to GC_WORKERS threads: each costs the chunkserver an fsync of
+ * a directory, so a mass delete goes at disk speed only in parallel. */
+static int round_once(gc *g, double *tokens, int64_t now)
 {
     const ns_state *ns = store_read_lock(g->st);
     cluster_orphans_refresh(g->cl, ns_knows, (void *)ns, now);
@@ -104,17 +136,29 @@ static void round_once(gc *g, double *tokens, int64_t now)
     cluster_orphan *due = ts_calloc(MAX_PER_ROUND, sizeof(*due));
     /* Counted in full for the stats, acted on up to the budget. */
     size_t ndue = cluster_orphans_due(g->cl, now, g->o.grace_ms, due, MAX_PER_ROUND);
+    size_t todo = TS_MIN(ndue, max);
+    struct slice sl[GC_WORKERS];
+    pthread_t th[GC_WORKERS];
+    int started[GC_WORKERS] = {0};
+    size_t nw = todo < 8 ? 1 : GC_WORKERS, per = (todo + nw - 1) / (nw ? nw : 1);
+    *tokens -= (double)todo;
+    for (size_t w = 0; w < nw; w++) {
+        size_t lo = TS_MIN(w * per, todo), hi = TS_MIN(lo + per, todo);
+        sl[w] = (struct slice){ g, due + lo, hi - lo, 0, 0, 0 };
+        /* The first slice runs here; a thread that cannot start: here too. */
+        if (w > 0 && hi > lo)
+            started[w] = pthread_create(&th[w], NULL, delete_slice, &sl[w]) == 0;
+    }
+    for (size_t w = 0; w < nw; w++)
+        if (!started[w])
+            run_slice(&sl[w]);
     uint64_t deleted = 0, failed = 0, spared = 0;
-    for (size_t i = 0; i < ndue && i < max && !atomic_load(&g->stop); i++) {
-        *tokens -= 1;
-        if (!still_garbage(g, &due[i], ts_mono_ms())) {
-            spared++;
-            continue;
-        }
-        if (delete_orphan(g, &due[i]) == 0)
-            deleted++;
-        else
-            failed++;
+    for (size_t w = 0; w < nw; w++) {
+        if (started[w])
+            pthread_join(th[w], NULL);
+        deleted += sl[w].deleted;
+        failed += sl[w].failed;
+        spared += sl[w].spared;
     }
     free(due);
     pthread_mutex_lock(&g->mu);
@@ -125,6 +169,7 @@ static void round_once(gc *g, double *tokens, int64_t now)
     g->stats.delete_failures_total += failed;
     g->stats.rechecks_saved += spared;
     pthread_mutex_unlock(&g->mu);
+    return ndue == MAX_PER_ROUND && *tokens >= 1;
 }
 
 static void *loop_main(void *arg)
@@ -152,8 +197,8 @@ static void *loop_main(void *arg)
         pthread_mutex_lock(&g->mu);
         g->stats.leader = t != 0;
         pthread_mutex_unlock(&g->mu);
-        if (t != 0)
-            round_once(g, &tokens, now);
+        if (t != 0 && round_once(g, &tokens, now))
+            continue;
         for (int64_t slept = 0; slept < g->o.interval_ms && !atomic_load(&g->stop);
              slept += SLEEP_SLICE_MS)
             ts_sleep_ms(SLEEP_SLICE_MS);
@@ -173,7 +218,7 @@ int gc_start(store *st, cluster *cl, const gc_opts *o, gc **out, ts_error *err)
     if (g->o.interval_ms <= 0)
         g->o.interval_ms = 1000;
     if (g->o.deletes_per_sec == 0)
-        g->o.deletes_per_sec = 100;
+        g->o.deletes_per_sec = 1000;
     g->stats.grace_ms = g->o.grace_ms;
     pthread_mutex_init(&g->mu, NULL);
     int rc = pthread_create(&g->loop, NULL, loop_main, g);

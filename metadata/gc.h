@@ -23,7 +23,8 @@
  *     the delete) is the one case not covered; the grace period makes it
  *     a writer stalled for longer than it (default 1 h).
  *
- * Pacing: at most deletes_per_sec DELETE requests, one at a time.
+ * Pacing: at most deletes_per_sec DELETE requests, up to 4 at a time (each
+ * costs the chunkserver a directory fsync: a mass delete needs parallelism).
  */
 #ifndef TS_META_GC_H
 #define TS_META_GC_H
@@ -40,7 +41,7 @@ typedef struct gc gc;
 typedef struct gc_opts {
     int64_t grace_ms;           /* orphan for this long before deletion; 0 = 1 h */
     int64_t interval_ms;        /* between rounds; 0 = 1000 */
-    unsigned deletes_per_sec;   /* 0 = 100 */
+    unsigned deletes_per_sec;   /* 0 = 1000 */
 } gc_opts;
 
 /* Starts the thread over st and cl (borrowed: they must outlive gc_stop).

@@ -95,7 +95,7 @@ static void usage(FILE *out)
         "                        longer than any writer takes from sealing a chunk\n"
         "                        to committing it, and than readers keep an extent\n"
         "                        list of a deleted or compacted file\n"
-        "  gc_deletes_per_sec    at most this many orphan deletes per second (100)\n"
+        "  gc_deletes_per_sec    at most this many orphan deletes per second (1000)\n"
         "  compact               allow compaction (`tessera admin compact`) (true)\n"
         "  compact_background    also compact in background rounds while leader (true)\n"
         "  compact_interval_ms   between background rounds (10000)\n"
@@ -246,7 +246,7 @@ static int read_settings(const ts_config *cfg, struct settings *s, ts_error *err
         (rc = ts_config_bool(cfg, "gc", 1, &s->gc, err)) != 0 ||
         (rc = ts_config_int(cfg, "gc_grace_ms", GC_DEFAULT_GRACE_MS, &s->gc_grace_ms,
                             err)) != 0 ||
-        (rc = ts_config_int(cfg, "gc_deletes_per_sec", 100, &s->gc_deletes_per_sec, err)) != 0 ||
+        (rc = ts_config_int(cfg, "gc_deletes_per_sec", 1000, &s->gc_deletes_per_sec, err)) != 0 ||
         (rc = ts_config_bool(cfg, "compact", 1, &s->compact, err)) != 0 ||
         (rc = ts_config_bool(cfg, "compact_background", 1, &s->compact_background, err)) != 0 ||
         (rc = ts_config_int(cfg, "compact_interval_ms", 10000, &s->compact_interval_ms,
