@@ -60,6 +60,17 @@ int api_bool_opt(const json_t *o, const char *key, int *out, ts_error *err)
     return 0;
 }
 
+int api_str_opt(const json_t *o, const char *key, const char **out, ts_error *err)
+{
+    const json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return ts_fail(err, TS_EINVAL, "field '%s': expected a string", key);
+    *out = json_string_value(v);
+    return 0;
+}
+
 static json_t *attr_reply(const ts_attr *a)
 {
     json_t *o = json_object();

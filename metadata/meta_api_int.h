@@ -37,6 +37,9 @@ int api_fail(ts_http_response *resp, const ts_error *e);
 /* Request field helpers: TS_EINVAL "field 'x': ..." */
 int api_u32(const json_t *o, const char *key, uint32_t *out, ts_error *err);
 int api_bool_opt(const json_t *o, const char *key, int *out, ts_error *err);
+/* An optional string field: *out unchanged when absent or null; borrowed
+ * from o. */
+int api_str_opt(const json_t *o, const char *key, const char **out, ts_error *err);
 /* Sets obj[key] = v (aborts on OOM). */
 void api_set(json_t *obj, const char *key, json_t *v);
 

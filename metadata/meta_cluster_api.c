@@ -206,14 +206,8 @@ int api_heartbeat(meta_api *api, const json_t *b, ts_http_response *resp)
         ts_json_u64(b, "used", &hb.used, &e) != 0 ||
         ts_json_u64(b, "chunk_count", &hb.chunk_count, &e) != 0)
         return api_fail(resp, &e);
-    const json_t *z = json_object_get(b, "zone");
-    if (z && !json_is_null(z)) {
-        if (!json_is_string(z)) {
-            ts_fail(&e, TS_EINVAL, "field 'zone': expected a string");
-            return api_fail(resp, &e);
-        }
-        zone = json_string_value(z);
-    }
+    if (api_str_opt(b, "zone", &zone, &e) != 0)
+        return api_fail(resp, &e);
     const json_t *w = json_object_get(b, "weight");
     if (w && !json_is_null(w)) {
         if (!json_is_number(w) || !(json_number_value(w) > 0)) {

@@ -35,15 +35,7 @@ int api_compact(meta_api *api, const json_t *b, ts_http_response *resp)
     int dry_run = 0;
     ts_attr a;
     compact_report rep;
-    const json_t *p = json_object_get(b, "path");
-    if (p && !json_is_null(p)) {
-        if (!json_is_string(p)) {
-            ts_fail(&e, TS_EINVAL, "field 'path': expected a string");
-            return api_fail(resp, &e);
-        }
-        path = json_string_value(p);
-    }
-    if (api_bool_opt(b, "dry_run", &dry_run, &e) != 0)
+    if (api_str_opt(b, "path", &path, &e) != 0 || api_bool_opt(b, "dry_run", &dry_run, &e) != 0)
         return api_fail(resp, &e);
     if (api->cp == NULL) {
         ts_fail(&e, TS_EINVAL, "compaction is disabled on this metadata server (compact = false)");
