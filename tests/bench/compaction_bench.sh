@@ -71,8 +71,8 @@ a2=$(measure "appends after" read_log)
 echo "$a2"
 
 tessera mkdir /small
-small_files "$TESSERA_CONF" create /small "$files" 4096 8 >&2
-verify() { small_files "$TESSERA_CONF" verify /small "$files" 4096 8; }
+"$build/tests/bench/small_files" "$TESSERA_CONF" create /small "$files" 4096 8 >&2
+verify() { "$build/tests/bench/small_files" "$TESSERA_CONF" verify /small "$files" 4096 8; }
 s1=$(measure "small files before" verify)
 echo "$s1"
 t0=$(now_ms)
