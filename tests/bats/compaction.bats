@@ -23,7 +23,7 @@ gc_field() { "$TESSERA" admin status --json | jq -r ".gc.$1"; }
 at_least() { [ "$("$1")" -ge "$2" ]; }
 files_at_least() { [ "$(chunk_files)" -ge "$1" ]; }
 files_equal() { [ "$(chunk_files)" -eq "$1" ]; }
-orphans_at_least() { [ "$(gc_field orphan_chunks)" -ge "$1" ]; }
+orphan_replicas_at_least() { [ "$(gc_field orphan_replicas)" -ge "$1" ]; }
 # extents of a file (its chunk list, one entry per extent)
 extent_count() { "$TESSERA" admin chunks "$1" --json | jq '.chunks | length'; }
 all_up() { [ "$("$TESSERA" admin status --json | jq '[.servers[] | select(.state == "up")] | length')" -eq 3 ]; }
@@ -134,11 +134,12 @@ start_compact_cluster() {
     wait_until 30 files_at_least $((committed + 12))
     kill -9 "$writer"
     kill "$feeder"
-    wait_until 20 orphans_at_least 4
+    wait_until 20 orphan_replicas_at_least 12
     # Inside the grace period nothing is deleted.
     [ "$(chunk_files)" -eq $((committed + 12)) ]
     [ "$(gc_field deletes_total)" -eq 0 ]
     run "$TESSERA" admin fsck
+    echo "$output"
     [ "$status" -eq 0 ]
     [[ "$output" == *"orphans: 4 chunks (12 replicas)"* ]]
 
