@@ -97,6 +97,7 @@ static void snap_add_file(struct snap *s, const ns_state *ns, const ts_attr *a)
 struct walk {
     struct snap *s;
     const ns_state *ns;
+    int64_t newest_mtime_ns;    /* files modified later are skipped (hot) */
     uint64_t *dirs;
     size_t ndirs, cap;
 };
@@ -111,7 +112,7 @@ static int walk_entry(void *arg, const char *name, const ts_attr *a)
             w->dirs = ts_realloc(w->dirs, w->cap * sizeof(uint64_t));
         }
         w->dirs[w->ndirs++] = a->ino;
-    } else if (S_ISREG(a->mode)) {
+    } else if (S_ISREG(a->mode) && a->mtime_ns <= w->newest_mtime_ns) {
         snap_add_file(w->s, w->ns, a);
     }
     return 0;
@@ -123,8 +124,10 @@ static int file_ino_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Files under root in inode order (hard links once), and the servers. */
-static int snap_take(compact *c, uint64_t root, struct snap *s, ts_error *err)
+/* Files under root in inode order (hard links once) not modified after
+ * newest_mtime_ns, and the servers. */
+static int snap_take(compact *c, uint64_t root, int64_t newest_mtime_ns, struct snap *s,
+                     ts_error *err)
 {
     memset(s, 0, sizeof(*s));
     const ns_state *ns = store_read_lock(c->st);
@@ -132,7 +135,7 @@ static int snap_take(compact *c, uint64_t root, struct snap *s, ts_error *err)
     int rc = ns_getattr(ns, root, &ra, err);
     if (rc != 0)
         goto unlock;
-    struct walk w = { s, ns, NULL, 0, 0 };
+    struct walk w = { s, ns, newest_mtime_ns, NULL, 0, 0 };
     if (S_ISREG(ra.mode))
         snap_add_file(s, ns, &ra);
     else if (S_ISDIR(ra.mode))
@@ -387,7 +390,10 @@ static int run_locked(compact *c, uint64_t root, int dry_run, double *tokens,
     memset(rep, 0, sizeof(*rep));
     if (store_leader_term(c->st) == 0)
         return ts_fail(err, TS_ENOTLEADER, "compact: this metadata server does not lead");
-    int rc = snap_take(c, root, &s, err);
+    /* Background rounds leave files written recently alone: an appender
+     * still at work would only make the CAS fail. */
+    int64_t newest = tokens ? ts_now_ns() - c->o.min_age_ms * 1000000 : INT64_MAX;
+    int rc = snap_take(c, root, newest, &s, err);
     if (rc != 0)
         return rc;
     rep->files = s.n;
@@ -491,6 +497,8 @@ int compact_start(store *st, cluster *cl, const compact_opts *o, compact **out, 
         c->o.interval_ms = 10000;
     if (c->o.bytes_per_sec == 0)
         c->o.bytes_per_sec = 32ull << 20;
+    if (c->o.min_age_ms < 0)
+        c->o.min_age_ms = 0;
     c->stats.background = c->o.background;
     c->stats.small_extent = c->o.plan.small_extent;
     pthread_mutex_init(&c->mu, NULL);

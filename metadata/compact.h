@@ -13,7 +13,7 @@
  *
  * Background rounds (when enabled) run every interval_ms while this server
  * leads, copying at most bytes_per_sec (a token bucket; a job is started
- * while tokens remain); compact_run does the same on demand for a subtree
+ * while tokens remain), over files not modified for min_age_ms; compact_run does the same on demand for a subtree
  * (`tessera admin compact`), or only plans it (dry run).  One run at a
  * time.
  */
@@ -33,6 +33,7 @@ typedef struct compact_opts {
     int background;             /* run rounds by itself */
     int64_t interval_ms;        /* between rounds; 0 = 10000 */
     uint64_t bytes_per_sec;     /* copy budget of background rounds; 0 = 32 MiB/s */
+    int64_t min_age_ms;         /* background rounds skip files modified more recently */
 } compact_opts;
 
 /* Starts the thread (which acts only when opts->background) over st and cl

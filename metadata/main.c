@@ -45,7 +45,7 @@ static const char *const known_keys[] = {
     "down_after_ms", "repair", "repair_bytes_per_sec", "repair_max_copies",
     "wal_fsync", "id", "peers", "join", "raft_tick_ms", "fault_injection",
     "gc", "gc_grace_ms", "gc_deletes_per_sec", "compact", "compact_background",
-    "compact_interval_ms", "compact_bytes_per_sec", "compact_chunk_size", "compact_min_extents",
+    "compact_interval_ms", "compact_min_age_ms", "compact_bytes_per_sec", "compact_chunk_size", "compact_min_extents",
     "compact_small_extent", "compact_small_file", "compact_min_pack_files",
     "compact_repack_live_percent", NULL,
 };
@@ -99,6 +99,8 @@ static void usage(FILE *out)
         "  compact               allow compaction (`tessera admin compact`) (true)\n"
         "  compact_background    also compact in background rounds while leader (true)\n"
         "  compact_interval_ms   between background rounds (10000)\n"
+        "  compact_min_age_ms    background rounds leave files modified more recently\n"
+        "                        alone (60000)\n"
         "  compact_bytes_per_sec budget of bytes copied by background rounds (32M)\n"
         "  compact_chunk_size    size of the chunks compaction writes (64M; the\n"
         "                        clients' chunk_size)\n"
@@ -142,7 +144,7 @@ struct settings {
     int64_t down_after_ms, repair_max_copies;
     int64_t gc_grace_ms, gc_deletes_per_sec;
     int repair, gc, compact, compact_background;
-    int64_t compact_interval_ms, compact_min_extents, compact_min_pack_files, compact_live_pct;
+    int64_t compact_interval_ms, compact_min_age_ms, compact_min_extents, compact_min_pack_files, compact_live_pct;
     uint64_t compact_bytes_per_sec, compact_chunk_size, compact_small_extent, compact_small_file;
     uint64_t repair_bytes_per_sec;
     int wal_fsync, join, fault_injection;
@@ -251,6 +253,8 @@ static int read_settings(const ts_config *cfg, struct settings *s, ts_error *err
         (rc = ts_config_bool(cfg, "compact_background", 1, &s->compact_background, err)) != 0 ||
         (rc = ts_config_int(cfg, "compact_interval_ms", 10000, &s->compact_interval_ms,
                             err)) != 0 ||
+        (rc = ts_config_int(cfg, "compact_min_age_ms", 60000, &s->compact_min_age_ms,
+                            err)) != 0 ||
         (rc = ts_config_size(cfg, "compact_bytes_per_sec", 32ull << 20,
                              &s->compact_bytes_per_sec, err)) != 0 ||
         (rc = ts_config_size(cfg, "compact_chunk_size", 64ull << 20, &s->compact_chunk_size,
@@ -265,6 +269,8 @@ static int read_settings(const ts_config *cfg, struct settings *s, ts_error *err
         (rc = ts_config_int(cfg, "compact_repack_live_percent", 50, &s->compact_live_pct,
                             err)) != 0)
         return rc;
+    if (s->compact_min_age_ms < 0)
+        return ts_fail(err, TS_EINVAL, "compact_min_age_ms must not be negative");
     if (s->compact_interval_ms < 100)
         return ts_fail(err, TS_EINVAL, "compact_interval_ms must be at least 100");
     if (s->compact_chunk_size == 0 || s->compact_bytes_per_sec == 0)
@@ -451,6 +457,7 @@ int main(int argc, char **argv)
     meta_api_set_gc(api, gcl);
     compact_opts co = { .background = s.compact_background,
                         .interval_ms = s.compact_interval_ms,
+                        .min_age_ms = s.compact_min_age_ms,
                         .bytes_per_sec = s.compact_bytes_per_sec };
     cp_opts_default(&co.plan);
     co.plan.chunk_size = s.compact_chunk_size;

@@ -186,3 +186,24 @@ start_compact_cluster() {
     run "$TESSERA" admin fsck /d
     [ "$status" -eq 0 ]
 }
+
+@test "background rounds compact an appended file and pack small files once they are idle" {
+    start_mounted_cluster --set-meta compact_interval_ms=500 --set-meta compact_min_age_ms=2000 \
+        --set-meta compact_bytes_per_sec=1M
+    local exp=$BATS_TEST_TMPDIR/expected
+    python3 "$APPENDER" --expect 0 40 >"$exp"
+    python3 "$APPENDER" "$MNT/log" 0 40
+    "$TESSERA" mkdir /s
+    "$SMALL_FILES" "$TESSERA_CONF" create /s 20 4096 4
+    [ "$(extent_count /log)" -eq 40 ]
+    [ "$(status_chunks)" -eq 60 ]
+    # One log chunk and one pack: 2 chunks, nothing asked for.
+    wait_until 30 bash -c "[ \"\$(\"$TESSERA\" admin status --json | jq .chunks)\" -eq 2 ]"
+    [ "$(extent_count /log)" -eq 1 ]
+    cmp "$MNT/log" "$exp"
+    "$SMALL_FILES" "$TESSERA_CONF" verify /s 20 4096 4
+    run "$TESSERA" admin status --json
+    [ "$(jq .compaction.files_compacted_total <<<"$output")" -eq 1 ]
+    [ "$(jq .compaction.files_packed_total <<<"$output")" -eq 20 ]
+    [ "$(jq .compaction.rounds <<<"$output")" -ge 1 ]
+}
