@@ -207,3 +207,39 @@ start_compact_cluster() {
     [ "$(jq .compaction.files_packed_total <<<"$output")" -eq 20 ]
     [ "$(jq .compaction.rounds <<<"$output")" -ge 1 ]
 }
+
+@test "compaction refuses bad input with clear errors: CLI, metadata endpoint, chunkserver build" {
+    start_cluster --set-meta compact_background=false
+    run "$TESSERA" admin compact /no/such/dir
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"admin compact /no/such/dir"* ]]
+    run "$TESSERA" admin compact --bogus
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"--help"* || "$output" == *"bogus"* ]]
+    run "$TESSERA" admin compact / /x
+    [ "$status" -ne 0 ]
+    run "$TESSERA" admin compact --help
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"--dry-run"* ]]
+    local meta cs id=0123456789abcdef0123456789abcdef
+    meta=$(meta_address)
+    run curl -s -X POST -d '{"path":5}' "http://$meta/v1/admin/compact"
+    [[ "$output" == *"EINVAL"*"path"* ]]
+    run curl -s -X POST -d '{"dry_run":"yes"}' "http://$meta/v1/admin/compact"
+    [[ "$output" == *"EINVAL"*"dry_run"* ]]
+    cs=$(server_address cs-1)
+    run curl -s -w ' %{http_code}' -X POST -d 'not json' "http://$cs/v1/chunk/$id/build"
+    [[ "$output" == *" 400" ]]
+    run curl -s -w ' %{http_code}' -X POST -d '{"chain":["x"],"pieces":[]}' "http://$cs/v1/chunk/$id/build"
+    [[ "$output" == *"chain[0]"*" 400" ]]
+    run curl -s -w ' %{http_code}' -X POST \
+        -d "{\"chain\":[\"$cs\"],\"pieces\":[{\"chunk\":\"$id\",\"offset\":0,\"length\":0,\"from\":[\"$cs\"]}]}" \
+        "http://$cs/v1/chunk/$id/build"
+    [[ "$output" == *"length 0"*" 400" ]]
+    # A piece nobody has: 502 naming it, and no chunk left behind.
+    run curl -s -w ' %{http_code}' -X POST \
+        -d "{\"chain\":[\"$cs\"],\"pieces\":[{\"chunk\":\"$id\",\"offset\":0,\"length\":10,\"from\":[\"$cs\"]}]}" \
+        "http://$cs/v1/chunk/ffffffffffffffffffffffffffffffff/build"
+    [[ "$output" == *"$id"*" 502" ]]
+    [ "$(find "$CLUSTER"/cs-*/data/chunks -name '*.chunk' | wc -l)" -eq 0 ]
+}
