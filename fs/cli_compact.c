@@ -59,10 +59,13 @@ void cli_print_orphans(const json_t *o)
 
 /* ---------------------------------------------------- admin compact */
 
+#define COMPACT_STEP (256ll << 20)  /* bytes copied per call at most */
+
 static const char compact_usage[] =
     "usage: tessera admin compact [PATH] [--dry-run] [--json]\n"
     "\n"
-    "Compact the files under PATH (default /) now, on the metadata leader:\n"
+    "Compact the files under PATH (default /) now, on the metadata leader, in\n"
+    "steps of at most 256 MiB copied (progress is shown between steps):\n"
     "files whose tail is many small extents (appends) are rewritten into\n"
     "full chunks, and small files are packed into shared pack chunks (sparse\n"
     "pack chunks are repacked).  The chunkservers copy the data; each file is\n"
@@ -72,10 +75,10 @@ static const char compact_usage[] =
     "compact_* keys of tessera-meta (tessera-meta --help).\n"
     "\n"
     "  --dry-run    only show what would be done\n"
-    "  --json       the leader's answer: {\"path\",\"dry_run\",\"files\",\n"
-    "               \"append_files\",\"pack_files\",\"packs\",\"extents_before\",\n"
-    "               \"extents_after\",\"new_chunks\",\"bytes\",\"reclaimable_bytes\",\n"
-    "               \"files_replaced\",\"cas_failures\",\"jobs_failed\"}\n"
+    "  --json       {\"path\",\"dry_run\",\"files\",\"append_files\",\"pack_files\",\n"
+    "               \"packs\",\"extents_before\",\"extents_after\",\"new_chunks\",\n"
+    "               \"bytes\" (the plan), \"reclaimable_bytes\" (after), \"files_replaced\",\n"
+    "               \"cas_failures\",\"jobs_failed\",\"calls\" (the run)}\n"
     "  -h, --help   this help\n"
     "\n"
     "Exit status: 0 done (files a writer changed meanwhile included), 1 error\n"
@@ -111,16 +114,45 @@ int cli_cmd_admin_compact(cli_ctx *ctx, int argc, char **argv)
     }
     if (!(c = cli_client(ctx)))
         return 1;
-    json_t *req = json_pack("{s:s, s:b}", "path", norm, "dry_run", dry);
-    if (!req)
-        ts_die("out of memory");
-    if (!json && !dry)
-        fprintf(stderr, "compacting %s ...\n", norm);
-    if (tess_meta_admin_call(c, "POST", "/v1/admin/compact", req, &resp, &e) != 0) {
-        cli_error("admin compact %s: %s", norm, cli_errmsg(&e, buf, sizeof(buf)));
-        return 1;
+    /* Runs go in steps of at most COMPACT_STEP bytes (each one call that
+     * finishes well inside the client's timeout), with progress between. */
+    long long replaced = 0, cas = 0, failed = 0, calls = 0;
+    json_t *first = NULL;
+    for (;;) {
+        json_t *req = dry ? json_pack("{s:s, s:b}", "path", norm, "dry_run", 1)
+                          : json_pack("{s:s, s:b, s:I}", "path", norm, "dry_run", 0,
+                                      "max_bytes", (json_int_t)COMPACT_STEP);
+        if (!req)
+            ts_die("out of memory");
+        if (tess_meta_admin_call(c, "POST", "/v1/admin/compact", req, &resp, &e) != 0) {
+            cli_error("admin compact %s: %s", norm, cli_errmsg(&e, buf, sizeof(buf)));
+            json_decref(first);
+            return 1;
+        }
+        calls++;
+        replaced += jint(resp, "files_replaced");
+        cas += jint(resp, "cas_failures");
+        failed += jint(resp, "jobs_failed");
+        int more = !dry && jint(resp, "deferred_files") > 0 && jint(resp, "files_replaced") > 0;
+        if (!first) {
+            first = resp;
+        } else {
+            json_object_set(first, "reclaimable_bytes", json_object_get(resp, "reclaimable_bytes"));
+            json_decref(resp);
+        }
+        if (!more)
+            break;
+        if (!json)
+            fprintf(stderr, "  %lld files switched so far, %lld more planned ...\n", replaced,
+                    jint(first, "append_files") + jint(first, "pack_files") - replaced);
     }
-    int rc = jint(resp, "jobs_failed") > 0;
+    resp = first;
+    json_object_set_new(resp, "files_replaced", json_integer(replaced));
+    json_object_set_new(resp, "cas_failures", json_integer(cas));
+    json_object_set_new(resp, "jobs_failed", json_integer(failed));
+    json_object_set_new(resp, "calls", json_integer(calls));
+    json_object_del(resp, "deferred_files");
+    int rc = failed > 0;
     if (json) {
         char *s = json_dumps(resp, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         if (s)
@@ -139,9 +171,8 @@ int cli_cmd_admin_compact(cli_ctx *ctx, int argc, char **argv)
            (double)jint(resp, "bytes") / 1048576.0);
     if (!dry)
         printf("%lld file%s switched to new chunks, %lld changed meanwhile (retried later), "
-               "%lld job%s failed\n", jint(resp, "files_replaced"),
-               jint(resp, "files_replaced") == 1 ? "" : "s", jint(resp, "cas_failures"),
-               jint(resp, "jobs_failed"), jint(resp, "jobs_failed") == 1 ? "" : "s");
+               "%lld job%s failed\n", replaced, replaced == 1 ? "" : "s", cas, failed,
+               failed == 1 ? "" : "s");
     printf("reclaimable now: %.1f MiB of dead data in shared chunks\n",
            (double)jint(resp, "reclaimable_bytes") / 1048576.0);
     json_decref(resp);

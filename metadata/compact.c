@@ -379,10 +379,11 @@ static void count_job(const cp_job *j, compact_report *rep)
     }
 }
 
-/* Plans (and runs unless dry_run, while *tokens > 0 when tokens) files
- * under root.  run_mu held. */
+/* Plans files under root not modified after newest_mtime_ns, and runs
+ * the jobs unless dry_run, while *tokens > 0 when tokens (each job takes
+ * its bytes; the others are counted as deferred).  run_mu held. */
 static int run_locked(compact *c, uint64_t root, int dry_run, double *tokens,
-                      compact_report *rep, ts_error *err)
+                      int64_t newest_mtime_ns, compact_report *rep, ts_error *err)
 {
     struct snap s;
     cp_job *packs = NULL;
@@ -390,10 +391,7 @@ static int run_locked(compact *c, uint64_t root, int dry_run, double *tokens,
     memset(rep, 0, sizeof(*rep));
     if (store_leader_term(c->st) == 0)
         return ts_fail(err, TS_ENOTLEADER, "compact: this metadata server does not lead");
-    /* Background rounds leave files written recently alone: an appender
-     * still at work would only make the CAS fail. */
-    int64_t newest = tokens ? ts_now_ns() - c->o.min_age_ms * 1000000 : INT64_MAX;
-    int rc = snap_take(c, root, newest, &s, err);
+    int rc = snap_take(c, root, newest_mtime_ns, &s, err);
     if (rc != 0)
         return rc;
     rep->files = s.n;
@@ -412,6 +410,8 @@ static int run_locked(compact *c, uint64_t root, int dry_run, double *tokens,
             run_job(c, &s, &j, rep, &e);
             if (tokens)
                 *tokens -= (double)j.bytes;
+        } else if (!dry_run) {
+            rep->deferred_files += j.nfiles;
         }
         cp_job_free(&j);
     }
@@ -423,6 +423,8 @@ static int run_locked(compact *c, uint64_t root, int dry_run, double *tokens,
             run_job(c, &s, &packs[k], rep, &e);
             if (tokens)
                 *tokens -= (double)packs[k].bytes;
+        } else if (!dry_run) {
+            rep->deferred_files += packs[k].nfiles;
         }
     }
     for (size_t k = 0; k < npacks; k++)
@@ -445,10 +447,12 @@ static int run_locked(compact *c, uint64_t root, int dry_run, double *tokens,
     return rc;
 }
 
-int compact_run(compact *c, uint64_t root, int dry_run, compact_report *rep, ts_error *err)
+int compact_run(compact *c, uint64_t root, int dry_run, uint64_t max_bytes,
+                compact_report *rep, ts_error *err)
 {
+    double tokens = (double)max_bytes;
     pthread_mutex_lock(&c->run_mu);
-    int rc = run_locked(c, root, dry_run, NULL, rep, err);
+    int rc = run_locked(c, root, dry_run, max_bytes ? &tokens : NULL, INT64_MAX, rep, err);
     pthread_mutex_unlock(&c->run_mu);
     return rc;
 }
@@ -471,7 +475,10 @@ static void *loop_main(void *arg)
             ts_error e = {0};
             last_round = now;
             pthread_mutex_lock(&c->run_mu);
-            if (run_locked(c, TS_ROOT_INO, 0, &tokens, &rep, &e) != 0 &&
+            /* Files written recently are left alone: an appender still
+             * at work would only make the CAS fail. */
+            int64_t newest = ts_now_ns() - c->o.min_age_ms * 1000000;
+            if (run_locked(c, TS_ROOT_INO, 0, &tokens, newest, &rep, &e) != 0 &&
                 e.code != TS_ENOTLEADER)
                 TS_WARN("compact: round failed: %s", e.msg);
             pthread_mutex_unlock(&c->run_mu);

@@ -56,13 +56,17 @@ typedef struct compact_report {
     uint64_t files_replaced;    /* CAS succeeded */
     uint64_t cas_failures;      /* a writer won: retried in a later round */
     uint64_t jobs_failed;       /* build or commit failed (logged) */
+    uint64_t deferred_files;    /* planned, left for a later call (max_bytes reached) */
 } compact_report;
 
 /* Plans files under inode root (a directory, walked recursively, or one
- * file; TS_ROOT_INO for everything) and runs the jobs unless dry_run;
- * *rep says what was planned and done.  TS_ENOTLEADER when not leading,
- * TS_ENOENT for an unknown root. */
-int compact_run(compact *c, uint64_t root, int dry_run, compact_report *rep, ts_error *err);
+ * file; TS_ROOT_INO for everything) and runs the jobs unless dry_run,
+ * starting jobs while fewer than max_bytes (0 = no limit) were copied: the
+ * rest are counted as deferred, for the next call.  *rep says what was
+ * planned and done.  TS_ENOTLEADER when not leading, TS_ENOENT for an
+ * unknown root. */
+int compact_run(compact *c, uint64_t root, int dry_run, uint64_t max_bytes,
+                compact_report *rep, ts_error *err);
 
 typedef struct compact_stats {
     int background;

@@ -25,6 +25,7 @@ static json_t *report_json(const compact_report *r, int dry_run)
     api_set(o, "files_replaced", json_integer((json_int_t)r->files_replaced));
     api_set(o, "cas_failures", json_integer((json_int_t)r->cas_failures));
     api_set(o, "jobs_failed", json_integer((json_int_t)r->jobs_failed));
+    api_set(o, "deferred_files", json_integer((json_int_t)r->deferred_files));
     return o;
 }
 
@@ -32,10 +33,12 @@ int api_compact(meta_api *api, const json_t *b, ts_http_response *resp)
 {
     ts_error e = {0};
     const char *path = "/";
-    int dry_run = 0;
+    int dry_run = 0, present = 0;
+    uint64_t max_bytes = 0;
     ts_attr a;
     compact_report rep;
-    if (api_str_opt(b, "path", &path, &e) != 0 || api_bool_opt(b, "dry_run", &dry_run, &e) != 0)
+    if (api_str_opt(b, "path", &path, &e) != 0 || api_bool_opt(b, "dry_run", &dry_run, &e) != 0 ||
+        ts_json_u64_opt(b, "max_bytes", &max_bytes, &present, &e) != 0)
         return api_fail(resp, &e);
     if (api->cp == NULL) {
         ts_fail(&e, TS_EINVAL, "compaction is disabled on this metadata server (compact = false)");
@@ -46,7 +49,7 @@ int api_compact(meta_api *api, const json_t *b, ts_http_response *resp)
     store_read_unlock(api->st);
     if (rc != 0)
         return api_fail(resp, &e);
-    if (compact_run(api->cp, a.ino, dry_run, &rep, &e) != 0)
+    if (compact_run(api->cp, a.ino, dry_run, max_bytes, &rep, &e) != 0)
         return api_fail(resp, &e);
     json_t *o = report_json(&rep, dry_run);
     api_set(o, "path", json_string(path));
