@@ -721,6 +721,20 @@ static void handle_metrics(ts_chunk_api *api, ts_http_response *resp)
         metric(&b, "tessera_chunk_copies_out_flight", "gauge", "Copies leaving now.",
                cp.in_flight_out);
     }
+    if (api->builder != NULL) {
+        ts_build_stats bs;
+        ts_chunk_builder_stats(api->builder, &bs);
+        metric(&b, "tessera_chunk_builds_total", "counter",
+               "Chunks built from pieces of others (compaction).", bs.builds);
+        metric(&b, "tessera_chunk_build_bytes_total", "counter", "Bytes of chunks built.",
+               bs.build_bytes);
+        metric(&b, "tessera_chunk_build_failures_total", "counter", "Builds that failed.",
+               bs.build_failures);
+        metric(&b, "tessera_chunk_build_local_bytes_total", "counter",
+               "Build pieces read from this server's replicas.", bs.local_bytes);
+        metric(&b, "tessera_chunk_build_remote_bytes_total", "counter",
+               "Build pieces fetched from other servers.", bs.remote_bytes);
+    }
     ts_http_respond(resp, 200, "text/plain; version=0.0.4", b.data, b.len);
 }
 

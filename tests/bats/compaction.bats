@@ -206,6 +206,13 @@ start_compact_cluster() {
     [ "$(jq .compaction.files_compacted_total <<<"$output")" -eq 1 ]
     [ "$(jq .compaction.files_packed_total <<<"$output")" -eq 20 ]
     [ "$(jq .compaction.rounds <<<"$output")" -ge 1 ]
+    # The chunkservers built the two chunks (their own counters).
+    local s builds=0 n
+    for s in cs-1 cs-2 cs-3; do
+        n=$(curl -s "http://$(server_address "$s")/metrics" | awk '/^tessera_chunk_builds_total/ { print $2 }')
+        builds=$((builds + n))
+    done
+    [ "$builds" -eq 2 ]
 }
 
 @test "compaction refuses bad input with clear errors: CLI, metadata endpoint, chunkserver build" {
