@@ -56,6 +56,7 @@ struct ts_chunk_api {
     ts_http_handler_fn task_handler;
     void *task_app;
     ts_chunk_copier *copier;
+    ts_chunk_builder *builder;
     ts_scrubber *scrubber;
     /* Counters for /metrics; updated with __atomic builtins. */
     uint64_t writes, write_failures, write_bytes;
@@ -720,6 +721,20 @@ static void handle_metrics(ts_chunk_api *api, ts_http_response *resp)
         metric(&b, "tessera_chunk_copies_out_flight", "gauge", "Copies leaving now.",
                cp.in_flight_out);
     }
+    if (api->builder != NULL) {
+        ts_build_stats bs;
+        ts_chunk_builder_stats(api->builder, &bs);
+        metric(&b, "tessera_chunk_builds_total", "counter",
+               "Chunks built from pieces of others (compaction).", bs.builds);
+        metric(&b, "tessera_chunk_build_bytes_total", "counter", "Bytes of chunks built.",
+               bs.build_bytes);
+        metric(&b, "tessera_chunk_build_failures_total", "counter", "Builds that failed.",
+               bs.build_failures);
+        metric(&b, "tessera_chunk_build_local_bytes_total", "counter",
+               "Build pieces read from this server's replicas.", bs.local_bytes);
+        metric(&b, "tessera_chunk_build_remote_bytes_total", "counter",
+               "Build pieces fetched from other servers.", bs.remote_bytes);
+    }
     ts_http_respond(resp, 200, "text/plain; version=0.0.4", b.data, b.len);
 }
 
@@ -777,6 +792,11 @@ static void handle(void *app, const ts_http_request *req, ts_http_response *resp
             ts_chunk_copier_handle(api->copier, &id, req, resp);
         else
             respond_method_not_allowed(req, resp, "POST");
+    } else if (rc == 0 && strcmp(suffix, "build") == 0 && api->builder != NULL) {
+        if (strcmp(req->method, "POST") == 0)
+            ts_chunk_builder_handle(api->builder, &id, req, resp);
+        else
+            respond_method_not_allowed(req, resp, "POST");
     } else if (rc == 0 && strcmp(suffix, "info") == 0) {
         if (is_get)
             handle_chunk_info(api, &id, resp);
@@ -802,6 +822,7 @@ int ts_chunk_api_start(const ts_chunk_api_opts *opts, ts_chunk_api **out, ts_err
     api->task_handler = opts->task_handler;
     api->task_app = opts->task_app;
     api->copier = opts->copier;
+    api->builder = opts->builder;
     api->scrubber = opts->scrubber;
 
     ts_http_server_opts hopts = {

@@ -10,6 +10,9 @@
  *   POST /v1/chunk/ID/replicate       pull the chunk from another server
  *                                     (chunk_copy.h); a GET with ?copy=DEST
  *                                     is such a pull, counted as outgoing
+ *   POST /v1/chunk/ID/build           make chunk ID from ranges of others
+ *                                     and store it through a chain
+ *                                     (chunk_build.h; compaction)
  *   A read that meets a corrupt block or footer quarantines the replica,
  *   and one that meets an I/O error has its data dir probed
  *   (ts_chunk_store_read_failed): it is never served again.
@@ -35,6 +38,7 @@
 #define TS_CHUNK_API_H
 
 #include <stdint.h>
+#include "chunkserver/chunk_build.h"
 #include "chunkserver/chunk_copy.h"
 #include "chunkserver/chunk_store.h"
 #include "chunkserver/scrubber.h"
@@ -60,6 +64,9 @@ typedef struct ts_chunk_api_opts {
     ts_chunk_copier *copier;
     /* Its counters appear in /metrics when given.  Borrowed. */
     ts_scrubber *scrubber;
+    /* Chunk building for compaction (chunk_build.h): POST /v1/chunk/ID/build;
+     * NULL answers it 404.  Borrowed; must outlive the API. */
+    ts_chunk_builder *builder;
 } ts_chunk_api_opts;
 
 /* Starts serving.  TS_EIO (port in use, …) or TS_EINVAL.  *out is owned by

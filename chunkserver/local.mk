@@ -10,7 +10,8 @@ libtschunk_a_SOURCES = \
 	chunkserver/heartbeat.c chunkserver/heartbeat.h \
 	chunkserver/throttle.c chunkserver/throttle.h \
 	chunkserver/scrubber.c chunkserver/scrubber.h \
-	chunkserver/chunk_copy.c chunkserver/chunk_copy.h
+	chunkserver/chunk_copy.c chunkserver/chunk_copy.h \
+	chunkserver/chunk_build.c chunkserver/chunk_build.h
 
 bin_PROGRAMS += tessera-chunk
 # The task executor (MapReduce) also needs the runner and the client library.

@@ -276,6 +276,7 @@ int main(int argc, char **argv)
     ts_task_exec *tasks = NULL;
     ts_scrubber *scrubber = NULL;
     ts_chunk_copier *copier = NULL;
+    ts_chunk_builder *builder = NULL;
     ts_throttle *background = NULL;
     tess_client *client = NULL;
     char **dirs = NULL;
@@ -406,6 +407,9 @@ int main(int argc, char **argv)
         .max_chunk_size = max_chunk,
     };
     copier = ts_chunk_copier_new(&cpopts);
+    ts_chunk_builder_opts bopts = { .store = store, .background = background,
+                                    .max_chunk_size = max_chunk };
+    builder = ts_chunk_builder_new(&bopts);
 
     /* The task executor reads and writes files through the client library,
      * which follows the metadata leader like any client. */
@@ -445,6 +449,7 @@ int main(int argc, char **argv)
         .task_app = tasks,
         .copier = copier,
         .scrubber = scrubber,
+        .builder = builder,
     };
     if (ts_chunk_api_start(&aopts, &api, &err) != 0)
         goto stop_tasks;
@@ -493,6 +498,7 @@ stop_tasks:
 close_client:
     tess_client_close(client);
 free_copier:
+    ts_chunk_builder_free(builder);
     ts_chunk_copier_free(copier);
     ts_scrubber_stop(scrubber);
 free_throttle:

@@ -85,6 +85,15 @@ int cli_cmd_admin_fsck(cli_ctx *ctx, int argc, char **argv);
 /* `admin node ...`, `admin drain ...`, `admin rebalance ...` (cli_ops.c);
  * argv[0] names which. */
 int cli_cmd_admin_ops(cli_ctx *ctx, int argc, char **argv);
+/* Compaction and GC (cli_compact.c): the status lines from the status
+ * answer; fsck's "orphans" part from it ({"chunks","replicas",
+ * "gc_enabled"}, new reference) and its human line. */
+void cli_print_gc_status(const json_t *status);
+void cli_print_compaction_status(const json_t *status);
+/* `admin compact [PATH] [--dry-run] [--json]` */
+int cli_cmd_admin_compact(cli_ctx *ctx, int argc, char **argv);
+json_t *cli_orphans_json(const json_t *status);
+void cli_print_orphans(const json_t *orphans);
 int cli_cmd_local(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_mr(cli_ctx *ctx, int argc, char **argv);
 

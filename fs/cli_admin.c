@@ -40,8 +40,8 @@ static const char status_usage[] =
     "  --json       the metadata server's answer as JSON:\n"
     "               {\"servers\":[{\"id\",\"address\",\"zone\",\"weight\",\"state\",\n"
     "               \"capacity\",\"used\",\"chunks\"}],\"chunks\",\"under_replicated\",\n"
-    "               \"repair\":{…},\"rebalance\":{…}}; state is up, suspect, down,\n"
-    "               draining or removed\n"
+    "               \"repair\":{…},\"rebalance\":{…},\"gc\":{…},\"compaction\":{…}};\n"
+    "               state is up, suspect, down, draining or removed\n"
     "  -h, --help   this help\n";
 
 static long long jint_or(const json_t *o, const char *key, long long def)
@@ -164,6 +164,8 @@ static int admin_status(cli_ctx *ctx, int argc, char **argv)
         printf("rebalance: running, %.1f of %.1f MiB moved (tessera admin rebalance --status)\n",
                (double)jint_or(rb, "bytes_done", 0) / 1048576.0,
                (double)jint_or(rb, "bytes_target", 0) / 1048576.0);
+    cli_print_gc_status(st.raw);
+    cli_print_compaction_status(st.raw);
     tess_cluster_status_free(&st);
     return 0;
 }
@@ -298,6 +300,7 @@ static const char admin_usage[] =
     "  nodes [--json]         the chunkservers and their states\n"
     "  chunks PATH [--json]   where the chunks of a file are stored\n"
     "  fsck [PATH] [--json]   missing and under-replicated chunks (exit 2: data lost)\n"
+    "  compact [PATH] [--dry-run]  compact small extents and pack small files now\n"
     "  raft COMMAND           the metadata Raft group: status, add, remove, transfer\n"
     "\n"
     "`tessera admin COMMAND --help` for details.\n";
@@ -325,5 +328,7 @@ int cli_cmd_admin(cli_ctx *ctx, int argc, char **argv)
     if (strcmp(argv[1], "node") == 0 || strcmp(argv[1], "drain") == 0 ||
         strcmp(argv[1], "rebalance") == 0)
         return cli_cmd_admin_ops(ctx, argc - 1, argv + 1);
+    if (strcmp(argv[1], "compact") == 0)
+        return cli_cmd_admin_compact(ctx, argc - 1, argv + 1);
     return cli_usage_error("admin", "unknown command '%s'", argv[1]);
 }

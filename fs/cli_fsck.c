@@ -23,8 +23,13 @@
  *   --json: {"path","files":N,"chunks":N,"healthy":N,"under_replicated":N,
  *            "missing":N,"misplaced":N,"corrupt_reported":N,"problems":[{"path",
  *            "chunk","file_offset","state":"missing"|"under_replicated"|
- *            "misplaced","live":N,"replicas":[id…]}]}
+ *            "misplaced","live":N,"replicas":[id…]}],
+ *            "orphans":{"chunks","replicas","gc_enabled"}}
  *   (healthy counts misplaced chunks too: their data is safe)
+ *
+ * Orphans (cli_compact.c): chunks the chunkservers hold that no file
+ * references (uncommitted writes, deleted or compacted data); they are not
+ * a problem, the leader's garbage collector deletes them.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -183,13 +188,17 @@ static const char fsck_usage[] =
     "wants them under the current membership are misplaced (`tessera admin\n"
     "rebalance` moves them; no risk to data).  Corrupt replicas are quarantined\n"
     "by their chunkservers and count as absent; their number is reported.\n"
+    "Orphans (chunks no file references: uncommitted, deleted or compacted\n"
+    "data) are counted; the garbage collector deletes them after its grace\n"
+    "period.\n"
     "\n"
     "Exit status: 0 no data lost, 2 some chunk is missing, 1 the check failed.\n"
     "\n"
     "  --json       {\"path\",\"files\",\"chunks\",\"healthy\",\"under_replicated\",\n"
     "               \"missing\",\"misplaced\",\"corrupt_reported\",\"problems\":[{\"path\",\n"
     "               \"chunk\",\n"
-    "               \"file_offset\",\"state\",\"live\",\"replicas\"}]}\n"
+    "               \"file_offset\",\"state\",\"live\",\"replicas\"}],\n"
+    "               \"orphans\":{\"chunks\",\"replicas\",\"gc_enabled\"}}\n"
     "  -h, --help   this help\n";
 
 int cli_cmd_admin_fsck(cli_ctx *ctx, int argc, char **argv)
@@ -199,6 +208,7 @@ int cli_cmd_admin_fsck(cli_ctx *ctx, int argc, char **argv)
     char norm[TS_PATH_MAX + 1], buf[600];
     struct fsck f;
     tess_cluster_status st;
+    json_t *orphans = NULL;     /* fsck's "orphans" part (cli_compact.c) */
     uint64_t corrupt = 0;
     int ch, rc = 1;
     ts_attr a;
@@ -235,6 +245,7 @@ int cli_cmd_admin_fsck(cli_ctx *ctx, int argc, char **argv)
         const json_t *n = json_object_get(json_array_get(sv, i), "corrupt_reported");
         corrupt += json_is_integer(n) ? (uint64_t)json_integer_value(n) : 0;
     }
+    orphans = cli_orphans_json(st.raw);
     tess_cluster_status_free(&st);
     f.place = ts_calloc(f.servers.n + 1, sizeof(*f.place));
     f.wanted = ts_calloc(f.servers.n + 1, sizeof(*f.wanted));
@@ -262,6 +273,7 @@ int cli_cmd_admin_fsck(cli_ctx *ctx, int argc, char **argv)
         json_object_set_new(o, "misplaced", json_integer((json_int_t)f.misplaced));
         json_object_set_new(o, "corrupt_reported", json_integer((json_int_t)corrupt));
         json_object_set_new(o, "problems", json_incref(f.problems));
+        json_object_set(o, "orphans", orphans);
         char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         json_decref(o);
         if (!s) {
@@ -283,12 +295,14 @@ int cli_cmd_admin_fsck(cli_ctx *ctx, int argc, char **argv)
                "membership; tessera admin rebalance moves %s)\n",
                (unsigned long long)f.misplaced, f.misplaced == 1 ? "" : "s",
                f.misplaced == 1 ? "it" : "them", f.misplaced == 1 ? "it" : "them");
+    cli_print_orphans(orphans);
     printf("%s\n", f.missing ? "DATA LOST: some chunks have no readable replica"
                    : f.under ? "no data lost; under-replicated chunks are being re-replicated"
                              : "healthy");
 free_all:
     free(f.place);
     free(f.wanted);
+    json_decref(orphans);
     json_decref(f.problems);
     tess_servers_free(&f.servers);
     return rc;

@@ -19,6 +19,7 @@ tessera_SOURCES = \
 	fs/cli_admin.c \
 	fs/cli_fsck.c \
 	fs/cli_ops.c \
+	fs/cli_compact.c \
 	fs/cli_raft.c \
 	fs/cli_local.c \
 	fs/cli_mount.c \

@@ -9,6 +9,7 @@
 #include <string.h>
 #include "common/log.h"
 #include "common/util.h"
+#include "metadata/orphans.h"
 #include "metadata/ptab.h"
 
 struct cl_server {
@@ -37,6 +38,7 @@ struct cluster {
     size_t n_servers;
     ptab locs;               /* of struct cl_loc */
     uint64_t n_pairs;
+    orphans *orph;           /* reported replicas the namespace does not know */
 };
 
 static uint32_t loc_hash_id(const ts_chunk_id *id)
@@ -69,6 +71,7 @@ cluster *cluster_new(int64_t heartbeat_timeout_ms)
                                                           : CLUSTER_DEFAULT_TIMEOUT_MS;
     c->timing.down_after_ms = 2 * c->timing.suspect_after_ms;
     c->leader_since_ms = ts_mono_ms();
+    c->orph = orphans_new();
     return c;
 }
 
@@ -96,6 +99,8 @@ void cluster_leader_start(cluster *c, int64_t now_ms)
 {
     pthread_mutex_lock(&c->mu);
     c->leader_since_ms = now_ms;
+    /* Orphans count only as seen in this term's reports (gc.h). */
+    orphans_clear(c->orph);
     for (size_t i = 0; i < c->n_servers; i++) {
         struct cl_server *s = &c->servers[i];
         /* What an earlier term heard may be stale: hear everyone again. */
@@ -151,6 +156,7 @@ void cluster_free(cluster *c)
     if (!c)
         return;
     loc_free_all(c);
+    orphans_free(c->orph);
     free(c->servers);
     pthread_mutex_destroy(&c->mu);
     free(c);
@@ -274,9 +280,12 @@ int cluster_on_heartbeat(cluster *c, const cluster_heartbeat *hb, int64_t now_ms
     s->failed_dirs = hb->n_failed_dirs;
     if (hb->has_full_report) {
         forget_server(c, (uint16_t)idx);
+        orphans_forget_server(c->orph, (uint16_t)idx);
         for (size_t i = 0; i < hb->n_full_report; i++)
             if (!known || known(arg, &hb->full_report[i]))
                 loc_add(c, &hb->full_report[i], (uint16_t)idx);
+            else
+                orphans_note(c->orph, &hb->full_report[i], (uint16_t)idx, now_ms);
         s = &c->servers[idx];
         if (!s->reported)
             TS_INFO("cluster: full report from %s: %zu chunks", s->id, hb->n_full_report);
@@ -285,8 +294,12 @@ int cluster_on_heartbeat(cluster *c, const cluster_heartbeat *hb, int64_t now_ms
     for (size_t i = 0; i < hb->n_added; i++)
         if (!known || known(arg, &hb->added[i]))
             loc_add(c, &hb->added[i], (uint16_t)idx);
-    for (size_t i = 0; i < hb->n_removed; i++)
+        else
+            orphans_note(c->orph, &hb->added[i], (uint16_t)idx, now_ms);
+    for (size_t i = 0; i < hb->n_removed; i++) {
         loc_remove(c, &hb->removed[i], (uint16_t)idx);
+        orphans_drop(c->orph, &hb->removed[i], (uint16_t)idx);
+    }
     /* A quarantined replica is gone: dropping it makes the chunk
      * under-replicated, and repair copies a good replica to replace it. */
     for (size_t i = 0; i < hb->n_corrupt; i++) {
@@ -295,6 +308,7 @@ int cluster_on_heartbeat(cluster *c, const cluster_heartbeat *hb, int64_t now_ms
         TS_WARN("chunkserver %s: replica of chunk %s found corrupt and quarantined; it "
                 "will be replaced from a good replica", c->servers[idx].id, hex);
         loc_remove(c, &hb->corrupt[i], (uint16_t)idx);
+        orphans_drop(c->orph, &hb->corrupt[i], (uint16_t)idx);
         c->servers[idx].corrupt++;
         c->corrupt_total++;
     }
@@ -378,19 +392,137 @@ size_t cluster_live_replicas(cluster *c, const ts_chunk_id *id, int64_t now_ms)
     return n;
 }
 
-void cluster_prune(cluster *c, cluster_known_fn known, void *arg)
+/* Drops the locations of chunks `known` rejects; they become orphans seen
+ * at now_ms (mu held). */
+static void prune_locked(cluster *c, cluster_known_fn known, void *arg, int64_t now_ms)
 {
-    pthread_mutex_lock(&c->mu);
     size_t n = ptab_nslots(&c->locs);
     for (size_t i = 0; i < n;) {
         struct cl_loc *l = c->locs.slot[i];
         if (l && !known(arg, &l->id)) {
+            for (uint16_t k = 0; k < l->n; k++)
+                orphans_note(c->orph, &l->id, l->srv[k], now_ms);
             loc_drop(c, l);
             n = ptab_nslots(&c->locs);
             continue;
         }
         i++;
     }
+}
+
+void cluster_prune(cluster *c, cluster_known_fn known, void *arg)
+{
+    pthread_mutex_lock(&c->mu);
+    prune_locked(c, known, arg, ts_mono_ms());
+    pthread_mutex_unlock(&c->mu);
+}
+
+struct adopt {
+    cluster_known_fn known;
+    void *arg;
+    ts_chunk_id *ids;
+    size_t n, cap;
+};
+
+static int find_adopted(void *arg, const ts_chunk_id *id, const uint16_t *srv, size_t n,
+                        int64_t since_ms)
+{
+    struct adopt *a = arg;
+    (void)srv, (void)n, (void)since_ms;
+    if (!a->known(a->arg, id))
+        return 0;
+    if (a->n == a->cap) {
+        a->cap = a->cap ? 2 * a->cap : 16;
+        a->ids = ts_realloc(a->ids, a->cap * sizeof(*a->ids));
+    }
+    a->ids[a->n++] = *id;
+    return 0;
+}
+
+void cluster_orphans_refresh(cluster *c, cluster_known_fn known, void *arg, int64_t now_ms)
+{
+    struct adopt a = { known, arg, NULL, 0, 0 };
+    pthread_mutex_lock(&c->mu);
+    prune_locked(c, known, arg, now_ms);
+    /* A late commit made these known: their holders are replicas again. */
+    orphans_foreach(c->orph, find_adopted, &a);
+    for (size_t i = 0; i < a.n; i++) {
+        uint16_t srv[64];
+        size_t ns = orphans_take(c->orph, &a.ids[i], srv, TS_ARRAY_LEN(srv));
+        for (size_t k = 0; k < ns; k++)
+            loc_add(c, &a.ids[i], srv[k]);
+    }
+    pthread_mutex_unlock(&c->mu);
+    free(a.ids);
+}
+
+struct due {
+    cluster *c;
+    int64_t now_ms, grace_ms;
+    cluster_orphan *out;
+    size_t n, max;
+};
+
+static int collect_due(void *arg, const ts_chunk_id *id, const uint16_t *srv, size_t n,
+                       int64_t since_ms)
+{
+    struct due *d = arg;
+    if (d->now_ms - since_ms < d->grace_ms)
+        return 0;
+    for (size_t k = 0; k < n && d->n < d->max; k++) {
+        struct cl_server *s = &d->c->servers[srv[k]];
+        /* Only a server that told this leader everything it holds, and
+         * that is up to answer the delete. */
+        if (!s->reported || server_state_at(d->c, s, d->now_ms) != TS_SERVER_UP)
+            continue;
+        cluster_orphan *o = &d->out[d->n++];
+        o->id = *id;
+        strcpy(o->server, s->id);
+        o->since_ms = since_ms;
+    }
+    return d->n >= d->max;
+}
+
+size_t cluster_orphans_due(cluster *c, int64_t now_ms, int64_t grace_ms, cluster_orphan *out,
+                           size_t max)
+{
+    struct due d = { c, now_ms, grace_ms, out, 0, max };
+    pthread_mutex_lock(&c->mu);
+    orphans_foreach(c->orph, collect_due, &d);
+    pthread_mutex_unlock(&c->mu);
+    return d.n;
+}
+
+int cluster_orphan_still(cluster *c, const ts_chunk_id *id, const char *server_id,
+                         int64_t now_ms, int64_t grace_ms)
+{
+    int found = 0;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->n_servers; i++)
+        if (strcmp(c->servers[i].id, server_id) == 0) {
+            found = orphans_holds(c->orph, id, (uint16_t)i, now_ms - grace_ms);
+            break;
+        }
+    pthread_mutex_unlock(&c->mu);
+    return found;
+}
+
+void cluster_orphan_deleted(cluster *c, const ts_chunk_id *id, const char *server_id)
+{
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->n_servers; i++)
+        if (strcmp(c->servers[i].id, server_id) == 0) {
+            orphans_drop(c->orph, id, (uint16_t)i);
+            break;
+        }
+    pthread_mutex_unlock(&c->mu);
+}
+
+void cluster_orphan_counts(cluster *c, uint64_t *chunks, uint64_t *replicas)
+{
+    pthread_mutex_lock(&c->mu);
+    *chunks = orphans_chunks(c->orph);
+    *replicas = orphans_replicas(c->orph);
     pthread_mutex_unlock(&c->mu);
 }
 

@@ -16,9 +16,10 @@
  * Reports: a heartbeat's full_report replaces everything known about that
  * server; `added` adds to it; `removed` and `corrupt` (replicas the server
  * quarantined) take away.  report_needed stays true for a server until it
- * sent a full report to this process since it became leader.  Chunks the namespace does not know
- * are ignored (a `known` predicate is passed in), and locations of chunks
- * that left the namespace are dropped when next seen.
+ * sent a full report to this process since it became leader.  Chunks the
+ * namespace does not know (a `known` predicate is passed in) are not
+ * replica locations but orphans (orphans.h), and locations of chunks that
+ * left the namespace become orphans when pruned.
  *
  * Thread-safe (one internal mutex).  Callers that pass a namespace-backed
  * predicate hold the store's read lock; the lock order is store -> cluster.
@@ -115,8 +116,37 @@ void cluster_server(cluster *c, const char *id, int64_t now_ms, cluster_server_i
  * under-replicated chunks: the caller walks the namespace's chunks). */
 size_t cluster_live_replicas(cluster *c, const ts_chunk_id *id, int64_t now_ms);
 
-/* Drops the locations of every chunk `known` rejects. */
+/* Drops the locations of every chunk `known` rejects; those replicas
+ * become orphans (below). */
 void cluster_prune(cluster *c, cluster_known_fn known, void *arg);
+
+/* ---- Orphan replicas (orphans.h; deleted by the garbage collector) ----
+ * Reported replicas of chunks the namespace does not know, since this
+ * process became leader: from full reports and `added` lists, and the
+ * locations cluster_prune drops (chunks whose refcount fell to zero). */
+
+/* Prunes at now_ms (as cluster_prune) and takes chunks that became known
+ * (a late commit) out of the orphans, back into the replica locations. */
+void cluster_orphans_refresh(cluster *c, cluster_known_fn known, void *arg, int64_t now_ms);
+
+typedef struct cluster_orphan {
+    ts_chunk_id id;
+    char server[CLUSTER_ID_MAX + 1];
+    int64_t since_ms;          /* first seen as an orphan by this leader */
+} cluster_orphan;
+/* Fills out with up to max orphan replicas that have been orphans for at
+ * least grace_ms at now_ms, on servers that are up and have sent their
+ * full report to this leader.  Returns the count. */
+size_t cluster_orphans_due(cluster *c, int64_t now_ms, int64_t grace_ms, cluster_orphan *out,
+                           size_t max);
+/* 1 when server_id still holds orphan id, an orphan for grace_ms at now_ms
+ * (the re-check right before a delete). */
+int cluster_orphan_still(cluster *c, const ts_chunk_id *id, const char *server_id,
+                         int64_t now_ms, int64_t grace_ms);
+/* server_id answered the delete of orphan id. */
+void cluster_orphan_deleted(cluster *c, const ts_chunk_id *id, const char *server_id);
+/* Orphan chunks and (chunk, server) orphan replicas known now. */
+void cluster_orphan_counts(cluster *c, uint64_t *chunks, uint64_t *replicas);
 
 /* Number of (chunk, server) location pairs known. */
 uint64_t cluster_location_count(cluster *c);

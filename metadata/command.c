@@ -16,12 +16,12 @@ static const char *const type_names[CMD_TYPE_END_] = {
     [CMD_LINK] = "link",         [CMD_SETATTR] = "setattr", [CMD_COMMIT] = "commit",
     [CMD_REGISTER_SERVER] = "register_server", [CMD_SETXATTR] = "setxattr",
     [CMD_REMOVEXATTR] = "removexattr", [CMD_SET_SERVER] = "set_server",
-    [CMD_REBALANCE] = "rebalance",
+    [CMD_REBALANCE] = "rebalance",     [CMD_REPLACE_EXTENTS] = "replace_extents",
 };
 
 const char *cmd_type_name(int type)
 {
-    if (type <= 0 || type >= CMD_TYPE_END_)
+    if (type <= 0 || type >= CMD_TYPE_END_ || !type_names[type])
         return "unknown";
     return type_names[type];
 }
@@ -46,6 +46,12 @@ void cmd_free(cmd *c)
         free(c->u.commit.extents);
         free(c->u.commit.chunks);
         break;
+    case CMD_REPLACE_EXTENTS:
+        for (uint32_t i = 0; c->u.replace.files && i < c->u.replace.n_files; i++)
+            free(c->u.replace.files[i].extents);
+        free(c->u.replace.files);
+        free(c->u.replace.chunks);
+        break;
     case CMD_REGISTER_SERVER:
         free(c->u.server.id);
         free(c->u.server.address);
@@ -68,6 +74,27 @@ void cmd_free(cmd *c)
 }
 
 /* ---- encoding ---- */
+
+static void enc_extents(ts_buf *b, const ts_extent *x, uint32_t n)
+{
+    ts_enc_u32(b, n);
+    for (uint32_t i = 0; i < n; i++) {
+        ts_enc_u64(b, x[i].file_offset);
+        ts_enc_u64(b, x[i].length);
+        ts_enc_raw(b, x[i].chunk.b, TS_CHUNK_ID_LEN);
+        ts_enc_u64(b, x[i].chunk_offset);
+    }
+}
+
+static void enc_chunks(ts_buf *b, const ns_chunk_info *c, uint32_t n)
+{
+    ts_enc_u32(b, n);
+    for (uint32_t i = 0; i < n; i++) {
+        ts_enc_raw(b, c[i].id.b, TS_CHUNK_ID_LEN);
+        ts_enc_u64(b, c[i].length);
+        ts_enc_raw(b, c[i].sha256, TS_SHA256_LEN);
+    }
+}
 
 void cmd_encode(const cmd *c, ts_buf *b)
 {
@@ -135,21 +162,8 @@ void cmd_encode(const cmd *c, ts_buf *b)
         ts_enc_u64(b, c->u.commit.ino);
         ts_enc_u64(b, c->u.commit.offset);
         ts_enc_u64(b, c->u.commit.length);
-        ts_enc_u32(b, c->u.commit.n_extents);
-        for (uint32_t i = 0; i < c->u.commit.n_extents; i++) {
-            const ts_extent *e = &c->u.commit.extents[i];
-            ts_enc_u64(b, e->file_offset);
-            ts_enc_u64(b, e->length);
-            ts_enc_raw(b, e->chunk.b, TS_CHUNK_ID_LEN);
-            ts_enc_u64(b, e->chunk_offset);
-        }
-        ts_enc_u32(b, c->u.commit.n_chunks);
-        for (uint32_t i = 0; i < c->u.commit.n_chunks; i++) {
-            const ns_chunk_info *ci = &c->u.commit.chunks[i];
-            ts_enc_raw(b, ci->id.b, TS_CHUNK_ID_LEN);
-            ts_enc_u64(b, ci->length);
-            ts_enc_raw(b, ci->sha256, TS_SHA256_LEN);
-        }
+        enc_extents(b, c->u.commit.extents, c->u.commit.n_extents);
+        enc_chunks(b, c->u.commit.chunks, c->u.commit.n_chunks);
         ts_enc_u8(b, c->u.commit.has_size);
         ts_enc_u64(b, c->u.commit.size);
         ts_enc_u8(b, c->u.commit.has_mtime);
@@ -188,6 +202,18 @@ void cmd_encode(const cmd *c, ts_buf *b)
     case CMD_REBALANCE:
         ns_rebalance_encode(b, &c->u.rebalance);
         break;
+    case CMD_REPLACE_EXTENTS:
+        ts_enc_u32(b, c->u.replace.n_files);
+        for (uint32_t i = 0; i < c->u.replace.n_files; i++) {
+            const struct cmd_replace_file *f = &c->u.replace.files[i];
+            ts_enc_u64(b, f->ino);
+            ts_enc_u64(b, f->version);
+            ts_enc_u64(b, f->offset);
+            ts_enc_u64(b, f->length);
+            enc_extents(b, f->extents, f->n_extents);
+        }
+        enc_chunks(b, c->u.replace.chunks, c->u.replace.n_chunks);
+        break;
     default:
         ts_die("cmd_encode: unknown command type %u", c->type);
     }
@@ -204,39 +230,77 @@ static char *dec_name(ts_dec *d)
     return s;
 }
 
+/* An extent array; NULL (and the decoder poisoned) when malformed.  The
+ * count is bounded by the remaining input before allocating. */
+static ts_extent *dec_extents(ts_dec *d, uint32_t *np)
+{
+    uint32_t n = ts_dec_u32(d);
+    *np = 0;
+    if (!ts_dec_ok(d) || n > (d->len - d->pos) / (3 * 8 + TS_CHUNK_ID_LEN)) {
+        d->err = TS_EINVAL;
+        return NULL;
+    }
+    ts_extent *x = n ? ts_calloc(n, sizeof(ts_extent)) : NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        x[i].file_offset = ts_dec_u64(d);
+        x[i].length = ts_dec_u64(d);
+        ts_dec_raw(d, x[i].chunk.b, TS_CHUNK_ID_LEN);
+        x[i].chunk_offset = ts_dec_u64(d);
+    }
+    *np = n;
+    return x;
+}
+
+static ns_chunk_info *dec_chunks(ts_dec *d, uint32_t *np)
+{
+    uint32_t n = ts_dec_u32(d);
+    *np = 0;
+    if (!ts_dec_ok(d) || n > (d->len - d->pos) / (TS_CHUNK_ID_LEN + 8 + TS_SHA256_LEN)) {
+        d->err = TS_EINVAL;
+        return NULL;
+    }
+    ns_chunk_info *c = n ? ts_calloc(n, sizeof(ns_chunk_info)) : NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        ts_dec_raw(d, c[i].id.b, TS_CHUNK_ID_LEN);
+        c[i].length = ts_dec_u64(d);
+        ts_dec_raw(d, c[i].sha256, TS_SHA256_LEN);
+    }
+    *np = n;
+    return c;
+}
+
+static void decode_replace(ts_dec *d, cmd *c)
+{
+    uint32_t n = ts_dec_u32(d);
+    if (!ts_dec_ok(d) || n > (d->len - d->pos) / (4 * 8 + 4)) {
+        d->err = TS_EINVAL;
+        return;
+    }
+    c->u.replace.files = n ? ts_calloc(n, sizeof(*c->u.replace.files)) : NULL;
+    c->u.replace.n_files = n;
+    for (uint32_t i = 0; i < n && ts_dec_ok(d); i++) {
+        struct cmd_replace_file *f = &c->u.replace.files[i];
+        f->ino = ts_dec_u64(d);
+        f->version = ts_dec_u64(d);
+        f->offset = ts_dec_u64(d);
+        f->length = ts_dec_u64(d);
+        f->extents = dec_extents(d, &f->n_extents);
+    }
+    if (ts_dec_ok(d))
+        c->u.replace.chunks = dec_chunks(d, &c->u.replace.n_chunks);
+}
+
 static void decode_commit(ts_dec *d, cmd *c)
 {
     c->u.commit.ino = ts_dec_u64(d);
     c->u.commit.offset = ts_dec_u64(d);
     c->u.commit.length = ts_dec_u64(d);
-    uint32_t n = ts_dec_u32(d);
-    /* Bound by the remaining input before allocating. */
-    if (!ts_dec_ok(d) || n > (d->len - d->pos) / (3 * 8 + TS_CHUNK_ID_LEN)) {
-        d->err = TS_EINVAL;
+    c->u.commit.extents = dec_extents(d, &c->u.commit.n_extents);
+    if (!ts_dec_ok(d))
         return;
-    }
-    c->u.commit.n_extents = n;
-    c->u.commit.extents = n ? ts_calloc(n, sizeof(ts_extent)) : NULL;
-    for (uint32_t i = 0; i < n; i++) {
-        ts_extent *e = &c->u.commit.extents[i];
-        e->file_offset = ts_dec_u64(d);
-        e->length = ts_dec_u64(d);
-        ts_dec_raw(d, e->chunk.b, TS_CHUNK_ID_LEN);
-        e->chunk_offset = ts_dec_u64(d);
-    }
-    n = ts_dec_u32(d);
-    if (!ts_dec_ok(d) || n > (d->len - d->pos) / (TS_CHUNK_ID_LEN + 8 + TS_SHA256_LEN)) {
-        d->err = TS_EINVAL;
+    c->u.commit.chunks = dec_chunks(d, &c->u.commit.n_chunks);
+    if (!ts_dec_ok(d))
         return;
-    }
-    c->u.commit.n_chunks = n;
-    c->u.commit.chunks = n ? ts_calloc(n, sizeof(ns_chunk_info)) : NULL;
-    for (uint32_t i = 0; i < n; i++) {
-        ns_chunk_info *ci = &c->u.commit.chunks[i];
-        ts_dec_raw(d, ci->id.b, TS_CHUNK_ID_LEN);
-        ci->length = ts_dec_u64(d);
-        ts_dec_raw(d, ci->sha256, TS_SHA256_LEN);
-    }
     c->u.commit.has_size = ts_dec_u8(d);
     c->u.commit.size = ts_dec_u64(d);
     c->u.commit.has_mtime = ts_dec_u8(d);
@@ -256,7 +320,7 @@ int cmd_decode(const void *p, size_t len, cmd *c, ts_error *err)
         return ts_fail(err, TS_ECORRUPT, "command: truncated header (%zu bytes)", len);
     if (version != CMD_VERSION && version != CMD_VERSION_NO_CLIENT)
         return ts_fail(err, TS_ECORRUPT, "command: unknown version %u", version);
-    if (type == 0 || type >= CMD_TYPE_END_)
+    if (type == 0 || type >= CMD_TYPE_END_ || !type_names[type])
         return ts_fail(err, TS_ECORRUPT, "command: unknown type %u", type);
     c->type = type;
     c->now_ns = ts_dec_i64(&d);
@@ -323,6 +387,9 @@ int cmd_decode(const void *p, size_t len, cmd *c, ts_error *err)
     }
     case CMD_COMMIT:
         decode_commit(&d, c);
+        break;
+    case CMD_REPLACE_EXTENTS:
+        decode_replace(&d, c);
         break;
     case CMD_REGISTER_SERVER: {
         c->u.server.id = dec_name(&d);
@@ -445,6 +512,19 @@ int cmd_apply(ns_state *ns, const cmd *c, cmd_result *res, ts_error *err)
             rb.started_ns = c->now_ns;      /* in the command: replays agree */
         ns_set_rebalance(ns, &rb);
         return 0;
+    }
+    case CMD_REPLACE_EXTENTS: {
+        uint32_t n = c->u.replace.n_files;
+        ns_replace_file *files = ts_calloc(n + 1, sizeof(*files));
+        for (uint32_t i = 0; i < n; i++) {
+            const struct cmd_replace_file *f = &c->u.replace.files[i];
+            files[i] = (ns_replace_file){ f->ino, f->version, f->offset, f->length,
+                                          f->extents, f->n_extents };
+        }
+        ns_replace_args a = { files, n, c->u.replace.chunks, c->u.replace.n_chunks };
+        int rc = ns_replace_extents(ns, &a, c->now_ns, &res->replaced, err);
+        free(files);
+        return rc;
     }
     default:
         return ts_fail(err, TS_EINVAL, "apply: unknown command type %u", c->type);

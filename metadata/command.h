@@ -47,6 +47,8 @@ enum cmd_type {
     CMD_REMOVEXATTR = 12,
     CMD_SET_SERVER = 13,        /* the operator's change to a server (ns_set_server) */
     CMD_REBALANCE = 14,         /* starts, finishes or cancels the rebalance */
+    /* 15: unused */
+    CMD_REPLACE_EXTENTS = 16,   /* compaction / packing: per-file CAS (ns_replace_extents) */
     CMD_TYPE_END_
 };
 
@@ -83,6 +85,14 @@ typedef struct cmd {
             double weight;
         } set_server;
         ns_rebalance rebalance;
+        struct {
+            struct cmd_replace_file {
+                uint64_t ino, version, offset, length;
+                ts_extent *extents; uint32_t n_extents;
+            } *files;
+            uint32_t n_files;
+            ns_chunk_info *chunks; uint32_t n_chunks;
+        } replace;
         /* value/len/flags only for CMD_SETXATTR */
         struct { uint64_t ino; char *name; uint8_t *value; uint32_t len, flags; } xattr;
     } u;
@@ -96,6 +106,7 @@ typedef struct cmd {
 typedef struct cmd_result {
     ts_attr attr;           /* the affected inode (mkdir/create/symlink/link/setattr/commit) */
     int created;            /* CMD_CREATE: 1 when a new file was made */
+    uint32_t replaced;      /* CMD_REPLACE_EXTENTS: files whose CAS succeeded */
 } cmd_result;
 
 /* "mkdir", "commit", ...; "unknown" otherwise. */

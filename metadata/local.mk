@@ -8,13 +8,14 @@ libtsmeta_a_SOURCES = \
 	metadata/ptab.c metadata/ptab.h \
 	metadata/namespace.c metadata/namespace.h metadata/namespace_int.h \
 	metadata/namespace_extents.c metadata/namespace_check.c metadata/namespace_codec.c \
-	metadata/namespace_xattr.c \
+	metadata/namespace_xattr.c metadata/namespace_compact.c \
 	metadata/command.c metadata/command.h \
 	metadata/session.c metadata/session.h \
 	metadata/wal.c metadata/wal.h \
 	metadata/snapshot.c metadata/snapshot.h \
 	metadata/store.c metadata/store.h \
-	metadata/cluster.c metadata/cluster.h
+	metadata/cluster.c metadata/cluster.h \
+	metadata/orphans.c metadata/orphans.h
 # raft/raft.h: the I/O-free consensus core (+ its wire codec);
 # raft/raft_storage.h: its durable state (hard state, log on wal.c, snapshot meta);
 # raft/raft_node.h: the driver thread (clock, storage, transport, waiters);
@@ -49,3 +50,9 @@ libtsmeta_a_SOURCES += \
 	metadata/namespace_members.c \
 	metadata/plan_view.c metadata/plan_view.h \
 	metadata/meta_ops_api.c
+# The compaction planner (pure) and the leader's garbage collector of
+# orphan replicas (gc.h).
+libtsmeta_a_SOURCES += metadata/compact_plan.c metadata/compact_plan.h
+libtsmeta_a_SOURCES += metadata/gc.c metadata/gc.h
+# The leader's compactor (compact.h) and its admin endpoint.
+libtsmeta_a_SOURCES += metadata/compact.c metadata/compact.h metadata/meta_compact_api.c

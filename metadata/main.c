@@ -16,6 +16,8 @@
  *   4. cluster soft state -- empty; heartbeats refill it;
  *   4b. repair loop       -- reads the store and the cluster; acts only
  *                            while leader, after the servers reported;
+ *   4c. garbage collector -- the same inputs and rule (gc.h);
+ *   4d. compactor         -- the same (compact.h);
  *   5. HTTP API           -- last: the port opens only when we can answer.
  *                            Stopped first, the repair loop next: both use
  *                            the cluster and the store.
@@ -30,6 +32,8 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "metadata/cluster.h"
+#include "metadata/compact.h"
+#include "metadata/gc.h"
 #include "metadata/meta_api.h"
 #include "metadata/raft/raft_node.h"
 #include "metadata/raft/raft_transport.h"
@@ -39,7 +43,11 @@
 static const char *const known_keys[] = {
     "listen", "data_dir", "log_file", "log_level", "heartbeat_timeout_ms", "snapshot_every",
     "down_after_ms", "repair", "repair_bytes_per_sec", "repair_max_copies",
-    "wal_fsync", "id", "peers", "join", "raft_tick_ms", "fault_injection", NULL,
+    "wal_fsync", "id", "peers", "join", "raft_tick_ms", "fault_injection",
+    "gc", "gc_grace_ms", "gc_deletes_per_sec", "compact", "compact_background",
+    "compact_interval_ms", "compact_min_age_ms", "compact_bytes_per_sec", "compact_chunk_size", "compact_min_extents",
+    "compact_small_extent", "compact_small_file", "compact_min_pack_files",
+    "compact_repack_live_percent", NULL,
 };
 
 static void usage(FILE *out)
@@ -80,6 +88,30 @@ static void usage(FILE *out)
         "  repair_max_copies     concurrent re-replication copies into, and out of,\n"
         "                        one chunkserver (2); chunkservers also refuse copies\n"
         "                        beyond their own max_copies_in/out\n"
+        "  gc                    delete orphan chunk replicas (uncommitted, or no\n"
+        "                        longer referenced) while leader (true)\n"
+        "  gc_grace_ms           a replica must be an orphan this long, as seen by\n"
+        "                        this leader, before it is deleted (3600000 = 1 h):\n"
+        "                        longer than any writer takes from sealing a chunk\n"
+        "                        to committing it, and than readers keep an extent\n"
+        "                        list of a deleted or compacted file\n"
+        "  gc_deletes_per_sec    at most this many orphan deletes per second (1000)\n"
+        "  compact               allow compaction (`tessera admin compact`) (true)\n"
+        "  compact_background    also compact in background rounds while leader (true)\n"
+        "  compact_interval_ms   between background rounds (10000)\n"
+        "  compact_min_age_ms    background rounds leave files modified more recently\n"
+        "                        alone (60000)\n"
+        "  compact_bytes_per_sec budget of bytes copied by background rounds (32M)\n"
+        "  compact_chunk_size    size of the chunks compaction writes (64M; the\n"
+        "                        clients' chunk_size)\n"
+        "  compact_min_extents   a file's tail of at least this many small extents\n"
+        "                        is rewritten (16)\n"
+        "  compact_small_extent  extents shorter than this are small (1M)\n"
+        "  compact_small_file    files up to this size are packed into shared pack\n"
+        "                        chunks (1M; 0 = no packing)\n"
+        "  compact_min_pack_files  files in one pack chunk at least (8)\n"
+        "  compact_repack_live_percent  a pack chunk with less live data than this\n"
+        "                        share of its length is repacked (50)\n"
         "  snapshot_every        write a snapshot every N log records (100000)\n"
         "  wal_fsync             fsync the log before answering (true).  false is for\n"
         "                        benchmarks only and UNSAFE: a machine crash loses\n"
@@ -110,7 +142,10 @@ struct settings {
     int log_level;
     int64_t heartbeat_timeout_ms, snapshot_every, raft_tick_ms;
     int64_t down_after_ms, repair_max_copies;
-    int repair;
+    int64_t gc_grace_ms, gc_deletes_per_sec;
+    int repair, gc, compact, compact_background;
+    int64_t compact_interval_ms, compact_min_age_ms, compact_min_extents, compact_min_pack_files, compact_live_pct;
+    uint64_t compact_bytes_per_sec, compact_chunk_size, compact_small_extent, compact_small_file;
     uint64_t repair_bytes_per_sec;
     int wal_fsync, join, fault_injection;
 };
@@ -209,8 +244,50 @@ static int read_settings(const ts_config *cfg, struct settings *s, ts_error *err
         (rc = ts_config_bool(cfg, "wal_fsync", 1, &s->wal_fsync, err)) != 0 ||
         (rc = ts_config_bool(cfg, "join", 0, &s->join, err)) != 0 ||
         (rc = ts_config_bool(cfg, "fault_injection", 0, &s->fault_injection, err)) != 0 ||
-        (rc = ts_config_int(cfg, "raft_tick_ms", 50, &s->raft_tick_ms, err)) != 0)
+        (rc = ts_config_int(cfg, "raft_tick_ms", 50, &s->raft_tick_ms, err)) != 0 ||
+        (rc = ts_config_bool(cfg, "gc", 1, &s->gc, err)) != 0 ||
+        (rc = ts_config_int(cfg, "gc_grace_ms", GC_DEFAULT_GRACE_MS, &s->gc_grace_ms,
+                            err)) != 0 ||
+        (rc = ts_config_int(cfg, "gc_deletes_per_sec", 1000, &s->gc_deletes_per_sec, err)) != 0 ||
+        (rc = ts_config_bool(cfg, "compact", 1, &s->compact, err)) != 0 ||
+        (rc = ts_config_bool(cfg, "compact_background", 1, &s->compact_background, err)) != 0 ||
+        (rc = ts_config_int(cfg, "compact_interval_ms", 10000, &s->compact_interval_ms,
+                            err)) != 0 ||
+        (rc = ts_config_int(cfg, "compact_min_age_ms", 60000, &s->compact_min_age_ms,
+                            err)) != 0 ||
+        (rc = ts_config_size(cfg, "compact_bytes_per_sec", 32ull << 20,
+                             &s->compact_bytes_per_sec, err)) != 0 ||
+        (rc = ts_config_size(cfg, "compact_chunk_size", 64ull << 20, &s->compact_chunk_size,
+                             err)) != 0 ||
+        (rc = ts_config_int(cfg, "compact_min_extents", 16, &s->compact_min_extents, err)) != 0 ||
+        (rc = ts_config_size(cfg, "compact_small_extent", 1ull << 20, &s->compact_small_extent,
+                             err)) != 0 ||
+        (rc = ts_config_size(cfg, "compact_small_file", 1ull << 20, &s->compact_small_file,
+                             err)) != 0 ||
+        (rc = ts_config_int(cfg, "compact_min_pack_files", 8, &s->compact_min_pack_files,
+                            err)) != 0 ||
+        (rc = ts_config_int(cfg, "compact_repack_live_percent", 50, &s->compact_live_pct,
+                            err)) != 0)
         return rc;
+    if (s->compact_min_age_ms < 0)
+        return ts_fail(err, TS_EINVAL, "compact_min_age_ms must not be negative");
+    if (s->compact_interval_ms < 100)
+        return ts_fail(err, TS_EINVAL, "compact_interval_ms must be at least 100");
+    if (s->compact_chunk_size == 0 || s->compact_bytes_per_sec == 0)
+        return ts_fail(err, TS_EINVAL, "compact_chunk_size and compact_bytes_per_sec must be "
+                       "positive");
+    if (s->compact_min_extents < 2 || s->compact_min_extents > 1000000)
+        return ts_fail(err, TS_EINVAL, "compact_min_extents must be 2..1000000");
+    if (s->compact_small_file > s->compact_chunk_size)
+        return ts_fail(err, TS_EINVAL, "compact_small_file must not exceed compact_chunk_size");
+    if (s->compact_min_pack_files < 2 || s->compact_min_pack_files > 1000000)
+        return ts_fail(err, TS_EINVAL, "compact_min_pack_files must be 2..1000000");
+    if (s->compact_live_pct < 0 || s->compact_live_pct > 100)
+        return ts_fail(err, TS_EINVAL, "compact_repack_live_percent must be 0..100");
+    if (s->gc_grace_ms < 1)
+        return ts_fail(err, TS_EINVAL, "gc_grace_ms must be positive");
+    if (s->gc_deletes_per_sec < 1 || s->gc_deletes_per_sec > 100000)
+        return ts_fail(err, TS_EINVAL, "gc_deletes_per_sec must be 1..100000");
     s->id = ts_config_str(cfg, "id", NULL);
     s->peers = ts_config_str(cfg, "peers", NULL);
     if ((s->id == NULL) != (s->peers == NULL))
@@ -287,6 +364,8 @@ int main(int argc, char **argv)
     store *st = NULL;
     cluster *cl = NULL;
     repair *rp = NULL;
+    gc *gcl = NULL;
+    compact *cpt = NULL;
     raft_transport *rt = NULL;
     struct group g;
     meta_api *api = NULL;
@@ -367,6 +446,34 @@ int main(int argc, char **argv)
         goto stop_all;
     }
     meta_api_set_repair(api, rp);
+    gc_opts go = { .grace_ms = s.gc_grace_ms, .deletes_per_sec = (unsigned)s.gc_deletes_per_sec };
+    if (!s.gc)
+        TS_WARN("gc=false: orphan chunk replicas are never deleted");
+    else if (gc_start(st, cl, &go, &gcl, &err) != 0) {
+        TS_ERROR("cannot start: %s", err.msg);
+        fprintf(stderr, "tessera-meta: cannot start: %s\n", err.msg);
+        goto stop_all;
+    }
+    meta_api_set_gc(api, gcl);
+    compact_opts co = { .background = s.compact_background,
+                        .interval_ms = s.compact_interval_ms,
+                        .min_age_ms = s.compact_min_age_ms,
+                        .bytes_per_sec = s.compact_bytes_per_sec };
+    cp_opts_default(&co.plan);
+    co.plan.chunk_size = s.compact_chunk_size;
+    co.plan.min_extents = (uint32_t)s.compact_min_extents;
+    co.plan.small_extent = s.compact_small_extent;
+    co.plan.small_file = s.compact_small_file;
+    co.plan.min_pack_files = (uint32_t)s.compact_min_pack_files;
+    co.plan.repack_live = (double)s.compact_live_pct / 100.0;
+    if (!s.compact)
+        TS_WARN("compact=false: small extents and small files are never compacted");
+    else if (compact_start(st, cl, &co, &cpt, &err) != 0) {
+        TS_ERROR("cannot start: %s", err.msg);
+        fprintf(stderr, "tessera-meta: cannot start: %s\n", err.msg);
+        goto stop_all;
+    }
+    meta_api_set_compact(api, cpt);
     if (rt != NULL) {
         raft_transport_attach(rt, store_raft(st));
         meta_api_set_raft(api, rt, &g.conf, g.names);
@@ -389,6 +496,8 @@ int main(int argc, char **argv)
 stop_all:
     meta_api_free(api);     /* waits for running handlers */
     repair_stop(rp);        /* waits for running copies */
+    gc_stop(gcl);           /* waits for a running delete */
+    compact_stop(cpt);      /* waits for a running job */
     cluster_free(cl);
     store_close(st);        /* syncs the log, stops the Raft server */
 free_transport:

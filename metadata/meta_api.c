@@ -60,6 +60,17 @@ int api_bool_opt(const json_t *o, const char *key, int *out, ts_error *err)
     return 0;
 }
 
+int api_str_opt(const json_t *o, const char *key, const char **out, ts_error *err)
+{
+    const json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return ts_fail(err, TS_EINVAL, "field '%s': expected a string", key);
+    *out = json_string_value(v);
+    return 0;
+}
+
 static json_t *attr_reply(const ts_attr *a)
 {
     json_t *o = json_object();
@@ -518,6 +529,7 @@ static const struct {
     { "/v1/file/commit", api_commit, 0 }, { "/v1/chunkserver/heartbeat", api_heartbeat, 0 },
     { "/v1/ns/getxattr", h_getxattr, 1 }, { "/v1/ns/listxattr", h_listxattr, 1 },
     { "/v1/ns/setxattr", h_setxattr, 0 }, { "/v1/ns/removexattr", h_removexattr, 0 },
+    { "/v1/admin/compact", api_compact, 1 },
 };
 
 /* Replicated mode: 0 when this server may answer a client call (the
@@ -656,6 +668,16 @@ meta_api *meta_api_new(store *st, cluster *cl)
 void meta_api_set_repair(meta_api *api, struct repair *rp)
 {
     api->rp = rp;
+}
+
+void meta_api_set_gc(meta_api *api, struct gc *g)
+{
+    api->gc = g;
+}
+
+void meta_api_set_compact(meta_api *api, struct compact *cp)
+{
+    api->cp = cp;
 }
 
 void meta_api_set_raft(meta_api *api, raft_transport *rt, const raft_conf *peers,

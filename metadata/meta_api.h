@@ -37,6 +37,15 @@ void meta_api_set_raft(meta_api *api, struct raft_transport *rt, const raft_conf
  * out. */
 struct repair;
 void meta_api_set_repair(meta_api *api, struct repair *rp);
+/* The leader's garbage collector (gc.h; borrowed, outlives the API): its
+ * figures in the status ("gc") and /metrics.  Without it they are left out. */
+struct gc;
+void meta_api_set_gc(meta_api *api, struct gc *g);
+/* The leader's compactor (compact.h; borrowed, outlives the API): POST
+ * /v1/admin/compact and the status's "compaction".  Without it the
+ * endpoint answers EINVAL. */
+struct compact;
+void meta_api_set_compact(meta_api *api, struct compact *cp);
 /* Stops listening if needed and frees. */
 void meta_api_free(meta_api *api);
 

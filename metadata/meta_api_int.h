@@ -11,6 +11,8 @@
 #include <stdatomic.h>
 #include "common/proto.h"
 #include "metadata/meta_api.h"
+#include "metadata/compact.h"
+#include "metadata/gc.h"
 #include "metadata/repair.h"
 #include "metadata/raft/raft_transport.h"
 
@@ -20,6 +22,8 @@ struct meta_api {
     ts_http_server *http;
     raft_transport *rt;         /* replicated mode, else NULL */
     struct repair *rp;          /* the re-replication loop, or NULL */
+    struct gc *gc;              /* the garbage collector, or NULL */
+    struct compact *cp;         /* the compactor, or NULL */
     raft_conf names_conf;       /* the configured peers: raft id -> address */
     char names[RAFT_MAX_MEMBERS][64];   /* ... and their names, same order */
     atomic_ulong requests;
@@ -33,6 +37,9 @@ int api_fail(ts_http_response *resp, const ts_error *e);
 /* Request field helpers: TS_EINVAL "field 'x': ..." */
 int api_u32(const json_t *o, const char *key, uint32_t *out, ts_error *err);
 int api_bool_opt(const json_t *o, const char *key, int *out, ts_error *err);
+/* An optional string field: *out unchanged when absent or null; borrowed
+ * from o. */
+int api_str_opt(const json_t *o, const char *key, const char **out, ts_error *err);
 /* Sets obj[key] = v (aborts on OOM). */
 void api_set(json_t *obj, const char *key, json_t *v);
 
@@ -47,6 +54,10 @@ int api_heartbeat(meta_api *api, const json_t *body, ts_http_response *resp);
 void api_cluster_servers(meta_api *api, ts_http_response *resp);
 void api_cluster_status(meta_api *api, ts_http_response *resp);
 void api_metrics(meta_api *api, ts_http_response *resp);
+/* In meta_compact_api.c: POST /v1/admin/compact {"path","dry_run"}, and the
+ * status's "compaction" object (store read lock held by the caller). */
+int api_compact(meta_api *api, const json_t *body, ts_http_response *resp);
+json_t *api_compaction_json(meta_api *api, const ns_state *ns);
 
 /* Cluster operations, in meta_ops_api.c: the POST handler of a
  * /v1/admin/... path, or NULL; *read: answered from local state (as in

@@ -206,14 +206,8 @@ int api_heartbeat(meta_api *api, const json_t *b, ts_http_response *resp)
         ts_json_u64(b, "used", &hb.used, &e) != 0 ||
         ts_json_u64(b, "chunk_count", &hb.chunk_count, &e) != 0)
         return api_fail(resp, &e);
-    const json_t *z = json_object_get(b, "zone");
-    if (z && !json_is_null(z)) {
-        if (!json_is_string(z)) {
-            ts_fail(&e, TS_EINVAL, "field 'zone': expected a string");
-            return api_fail(resp, &e);
-        }
-        zone = json_string_value(z);
-    }
+    if (api_str_opt(b, "zone", &zone, &e) != 0)
+        return api_fail(resp, &e);
     const json_t *w = json_object_get(b, "weight");
     if (w && !json_is_null(w)) {
         if (!json_is_number(w) || !(json_number_value(w) > 0)) {
@@ -386,6 +380,27 @@ static json_t *repair_json(repair *rp)
     return o;
 }
 
+/* The orphan table and the garbage collector (gc.h) for the status. */
+static json_t *gc_json(meta_api *api)
+{
+    uint64_t chunks, replicas;
+    json_t *o = json_object();
+    cluster_orphan_counts(api->cl, &chunks, &replicas);
+    api_set(o, "orphan_chunks", json_integer((json_int_t)chunks));
+    api_set(o, "orphan_replicas", json_integer((json_int_t)replicas));
+    api_set(o, "enabled", json_boolean(api->gc != NULL));
+    if (api->gc == NULL)
+        return o;
+    gc_stats gs;
+    gc_get_stats(api->gc, &gs);
+    api_set(o, "grace_ms", json_integer(gs.grace_ms));
+    api_set(o, "due", json_integer((json_int_t)gs.due));
+    api_set(o, "deletes_total", json_integer((json_int_t)gs.deletes_total));
+    api_set(o, "delete_failures_total", json_integer((json_int_t)gs.delete_failures_total));
+    api_set(o, "spared_by_recheck_total", json_integer((json_int_t)gs.rechecks_saved));
+    return o;
+}
+
 void api_cluster_status(meta_api *api, ts_http_response *resp)
 {
     int64_t now = ts_mono_ms();
@@ -397,6 +412,7 @@ void api_cluster_status(meta_api *api, ts_http_response *resp)
     /* Walks every chunk: O(chunks) per status call, fine for an admin view. */
     ns_chunk_foreach(ns, count_under, &u);
     cluster_prune(api->cl, ns_knows_chunk, (void *)ns);
+    json_t *cj = api_compaction_json(api, ns);
     store_read_unlock(api->st);
     json_t *o = json_object();
     api_set(o, "servers", arr);
@@ -407,6 +423,8 @@ void api_cluster_status(meta_api *api, ts_http_response *resp)
     if (api->rp != NULL)
         api_set(o, "repair", repair_json(api->rp));
     api_set(o, "rebalance", api_rebalance_json(api));
+    api_set(o, "gc", gc_json(api));
+    api_set(o, "compaction", cj);
     api_reply(resp, o);
 }
 
@@ -498,6 +516,20 @@ void api_metrics(meta_api *api, ts_http_response *resp)
         GAUGE("repair_last_full_restore_ms",
               "Time until every chunk had its full count, in the last repair episode.",
               rs.last_full_restore_ms > 0 ? rs.last_full_restore_ms : 0);
+    }
+    {
+        uint64_t oc, orp;
+        cluster_orphan_counts(api->cl, &oc, &orp);
+        GAUGE("orphan_chunks", "Reported chunks the namespace does not reference.", oc);
+        GAUGE("orphan_replicas", "Replicas of orphan chunks.", orp);
+    }
+    if (api->gc != NULL) {
+        gc_stats gs;
+        gc_get_stats(api->gc, &gs);
+        COUNTER("gc_deletes_total", "Orphan replicas deleted by the garbage collector.",
+                gs.deletes_total);
+        COUNTER("gc_delete_failures_total", "Orphan deletes that failed.",
+                gs.delete_failures_total);
     }
     GAUGE("replica_locations", "Known (chunk, server) replica locations.",
           cluster_location_count(api->cl));

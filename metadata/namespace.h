@@ -141,6 +141,31 @@ typedef struct ns_commit_args {
  * length or hash.  A size below the end of the new data trims it. */
 int ns_commit(ns_state *ns, const ns_commit_args *a, int64_t now, ts_attr *out, ts_error *err);
 
+/* ---- Compaction: compare-and-swap extent replacement ---- */
+
+typedef struct ns_replace_file {
+    uint64_t ino;
+    uint64_t version;              /* the inode's version the compactor read */
+    uint64_t offset, length;       /* the range rewritten */
+    const ts_extent *extents;      /* its new extents (at least one) */
+    size_t n_extents;
+} ns_replace_file;
+typedef struct ns_replace_args {
+    const ns_replace_file *files;
+    size_t n_files;
+    const ns_chunk_info *chunks;   /* new chunks the files' extents use */
+    size_t n_chunks;
+} ns_replace_args;
+/* Redirects each file's range to its new extents when that file still has
+ * `version` and the new extents cover exactly the bytes the old ones cover
+ * in the range (namespace_compact.c); other files are skipped (a writer won
+ * the race).  Size and times stay; the version is bumped.  *replaced counts
+ * the files changed.  TS_EINVAL (nothing changed) for malformed input:
+ * extents as ns_commit checks them, no files, a chunk listed twice, a file
+ * with no extents. */
+int ns_replace_extents(ns_state *ns, const ns_replace_args *a, int64_t now, uint32_t *replaced,
+                       ts_error *err);
+
 /* ---- Extended attributes ---- */
 
 /* Kept per inode, sorted by name, in a table of their own (an inode without

@@ -166,8 +166,8 @@ static int commit_chunk_length(const ns_state *ns, const ns_commit_args *a,
     return 0;
 }
 
-static int commit_validate(const ns_state *ns, const ns_commit_args *a, ts_extent *sorted,
-                           ts_error *err)
+int ns_commit_validate(const ns_state *ns, const ns_commit_args *a, ts_extent *sorted,
+                       ts_error *err)
 {
     unsigned long long ino = (unsigned long long)a->ino;
     char hex[TS_CHUNK_ID_HEX_LEN + 1];
@@ -230,7 +230,7 @@ int ns_commit(ns_state *ns, const ns_commit_args *a, int64_t now, ts_attr *out, 
         return ts_fail(err, TS_EINVAL, "commit: inode %llu is not a regular file",
                        (unsigned long long)a->ino);
     ts_extent *sorted = a->n_extents ? ts_malloc(a->n_extents * sizeof(ts_extent)) : NULL;
-    if ((rc = commit_validate(ns, a, sorted, err)) != 0)
+    if ((rc = ns_commit_validate(ns, a, sorted, err)) != 0)
         goto free_sorted;
 
     /* Validated; mutate.  1. register new chunks (refcount 0 for now). */

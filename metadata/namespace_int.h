@@ -117,6 +117,12 @@ void ns_extents_truncate(ns_state *ns, struct ns_inode *in, uint64_t new_size);
 void ns_chunk_ref(ns_state *ns, const ts_chunk_id *id);
 void ns_chunk_unref(ns_state *ns, const ts_chunk_id *id);
 struct ns_chunk *ns_chunk_get(const ns_state *ns, const ts_chunk_id *id);
+/* The checks of ns_commit that do not depend on the inode: range, chunks
+ * listed, extents (in range, known chunk, inside it, no overlap).  sorted
+ * (n_extents slots) receives the extents by file offset.  0 or TS_EINVAL /
+ * TS_EFBIG with a message. */
+int ns_commit_validate(const ns_state *ns, const ns_commit_args *a, ts_extent *sorted,
+                       ts_error *err);
 
 /* namespace_xattr.c */
 struct ns_xattrs *ns_xattrs_get(const ns_state *ns, uint64_t ino);

@@ -19,3 +19,7 @@ tests_bench_meta_ops_LDADD = libtessera.a libtscommon.a $(COMMON_LIBS)
 check_PROGRAMS += tests/lin/lin_client
 tests_lin_lin_client_SOURCES = tests/lin/lin_client.c
 tests_lin_lin_client_LDADD = libtessera.a libtscommon.a $(COMMON_LIBS)
+# Small files for the compaction tests and benchmark (create / verify).
+check_PROGRAMS += tests/bench/small_files
+tests_bench_small_files_SOURCES = tests/bench/small_files.c
+tests_bench_small_files_LDADD = libtessera.a libtscommon.a $(COMMON_LIBS)

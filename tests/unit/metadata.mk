@@ -43,3 +43,15 @@ tests_unit_test_repair_plan_LDADD = $(META_TEST_LDADD)
 tests_unit_test_rebalance_plan_SOURCES = tests/unit/test_rebalance_plan.c \
 	tests/unit/plan_fixture.h tests/unit/tcheck.h
 tests_unit_test_rebalance_plan_LDADD = $(META_TEST_LDADD)
+
+# Orphan replicas for the garbage collector (cluster.h, orphans.h).
+check_PROGRAMS += tests/unit/test_gc
+tests_unit_test_gc_SOURCES = tests/unit/test_gc.c tests/unit/tcheck.h
+tests_unit_test_gc_LDADD = $(META_TEST_LDADD)
+TESTS += tests/unit/test_gc
+
+# Compaction: the compare-and-swap extent replacement and the planners.
+check_PROGRAMS += tests/unit/test_compact
+tests_unit_test_compact_SOURCES = tests/unit/test_compact.c tests/unit/tcheck.h
+tests_unit_test_compact_LDADD = $(META_TEST_LDADD)
+TESTS += tests/unit/test_compact

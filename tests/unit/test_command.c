@@ -124,6 +124,21 @@ static void make(int type, cmd *c)
         c->u.rebalance.moves_target = 7;
         c->u.rebalance.started_ns = 42;
         break;
+    case CMD_REPLACE_EXTENTS:
+        c->u.replace.n_files = 2;
+        c->u.replace.files = ts_calloc(2, sizeof(*c->u.replace.files));
+        c->u.replace.files[0] = (struct cmd_replace_file){ 12, 7, 0, 8192, NULL, 1 };
+        c->u.replace.files[0].extents = ts_calloc(1, sizeof(ts_extent));
+        c->u.replace.files[0].extents[0] = (ts_extent){ 0, 8192, cid(3), 0 };
+        c->u.replace.files[1] = (struct cmd_replace_file){ 13, 2, 0, 100, NULL, 1 };
+        c->u.replace.files[1].extents = ts_calloc(1, sizeof(ts_extent));
+        c->u.replace.files[1].extents[0] = (ts_extent){ 0, 100, cid(3), 8192 };
+        c->u.replace.n_chunks = 1;
+        c->u.replace.chunks = ts_calloc(1, sizeof(ns_chunk_info));
+        c->u.replace.chunks[0].id = cid(3);
+        c->u.replace.chunks[0].length = 8292;
+        memset(c->u.replace.chunks[0].sha256, 0xab, TS_SHA256_LEN);
+        break;
     }
 }
 
@@ -133,6 +148,8 @@ static void test_round_trip(void)
         cmd c, d;
         ts_buf b1 = {0}, b2 = {0};
         ts_error e = {0};
+        if (strcmp(cmd_type_name(t), "unknown") == 0)
+            continue;       /* a number reserved for another subsystem */
         make(t, &c);
         cmd_encode(&c, &b1);
         int rc = cmd_decode(b1.data, b1.len, &d, &e);
