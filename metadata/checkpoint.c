@@ -131,6 +131,8 @@ static void run_job(checkpoint *ck)
     ck->running = 1;
     ck->st.running = 1;
     pthread_mutex_unlock(&ck->mu);
+    TS_INFO("%s: snapshot at %" PRIu64 ": building it in the background from the one at %"
+            PRIu64 " and %" PRIu64 " entries", ck->name, target, base, n);
 
     int64_t t0 = ts_mono_ms();
     sm_state st = {0};
