@@ -211,7 +211,9 @@ static char *image_path(const raft_node *n, uint64_t index, int tmp)
     return ts_sprintf("%s/raft-snap-%020" PRIu64 ".img%s", n->o.dir, index, tmp ? ".tmp" : "");
 }
 
-/* Deletes images (and leftover .tmp files) other than the one at keep. */
+/* Deletes images (and leftover .tmp files) older than the one at keep.
+ * Newer ones are being written right now: an image the state machine
+ * builds in the background, or one arriving from the leader in pieces. */
 static void prune_images(raft_node *n, uint64_t keep)
 {
     DIR *d = opendir(n->o.dir);
@@ -220,7 +222,10 @@ static void prune_images(raft_node *n, uint64_t keep)
     struct dirent *de;
     char *keep_name = ts_sprintf("raft-snap-%020" PRIu64 ".img", keep);
     while ((de = readdir(d)) != NULL) {
+        unsigned long long idx;
         if (strncmp(de->d_name, "raft-snap-", 10) != 0 || strcmp(de->d_name, keep_name) == 0)
+            continue;
+        if (sscanf(de->d_name + 10, "%20llu", &idx) == 1 && idx > keep)
             continue;
         char *p = ts_sprintf("%s/%s", n->o.dir, de->d_name);
         if (unlink(p) != 0)
