@@ -271,14 +271,18 @@ static int snapshot_taken(raft_node *n, uint64_t index, uint64_t size)
         free(path);
         return TS_EINVAL;
     }
+    int64_t t1 = ts_mono_ms();
     if (raft_storage_snapshot_taken(n->st, &meta, &err) != 0)
         ts_die("raft %s: recording snapshot %" PRIu64 ": %s", n->o.dir, index, err.msg);
     n->snap_index = index;
+    int64_t t2 = ts_mono_ms();
     prune_images(n, index);
     /* The driver's share of a snapshot: the core's log compaction, the meta
-     * file (fsynced), old segments and images removed. */
-    TS_INFO("raft %s: snapshot at %" PRIu64 " (%" PRIu64 " bytes), log compacted in %lld ms",
-            n->o.dir, index, size, (long long)(ts_mono_ms() - t0));
+     * file (fsynced) and old log segments, old images. */
+    TS_INFO("raft %s: snapshot at %" PRIu64 " (%" PRIu64 " bytes), log compacted in %lld ms "
+            "(core %lld, storage %lld, images %lld)", n->o.dir, index, size,
+            (long long)(ts_mono_ms() - t0), (long long)(t1 - t0), (long long)(t2 - t1),
+            (long long)(ts_mono_ms() - t2));
     return 0;
 }
 
