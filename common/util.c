@@ -119,6 +119,31 @@ int ts_write_full(int fd, const void *buf, size_t n)
     return 0;
 }
 
+#define TS_PACE_BYTES ((size_t)8 << 20)
+
+int ts_write_full_paced(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    off_t start = lseek(fd, 0, SEEK_CUR);
+    for (size_t done = 0; done < n;) {
+        size_t piece = TS_MIN(TS_PACE_BYTES, n - done);
+        if (ts_write_full(fd, p + done, piece) != 0)
+            return TS_EIO;
+        if (start >= 0) {
+            /* Best effort (some filesystems refuse it): the fsync that
+             * follows is what makes the data durable. */
+            off_t at = start + (off_t)done;
+            (void)sync_file_range(fd, at, (off_t)piece, SYNC_FILE_RANGE_WRITE);
+            if (done >= TS_PACE_BYTES)
+                (void)sync_file_range(fd, at - (off_t)TS_PACE_BYTES, (off_t)TS_PACE_BYTES,
+                                      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                      SYNC_FILE_RANGE_WAIT_AFTER);
+        }
+        done += piece;
+    }
+    return 0;
+}
+
 int ts_pwrite_full(int fd, const void *buf, size_t n, off_t off)
 {
     const char *p = buf;
@@ -291,7 +316,7 @@ int ts_write_file_atomic(const char *path, const void *data, size_t len, ts_erro
         rc = ts_fail(err, TS_EIO, "create %s: %s", tmp, strerror(errno));
         goto free_tmp;
     }
-    if (ts_write_full(fd, data, len) != 0) {
+    if (ts_write_full_paced(fd, data, len) != 0) {
         rc = ts_fail(err, TS_EIO, "write %s: %s", tmp, strerror(errno));
         goto close_tmp;
     }

@@ -31,6 +31,11 @@ void ts_sleep_ms(int ms);
 /* Loop until all n bytes are written/read; EINTR is retried.  0 or TS_EIO
  * (with errno preserved).  ts_read_full returns the bytes read (short only at EOF) or TS_EIO. */
 int ts_write_full(int fd, const void *buf, size_t n);
+/* ts_write_full for large files that will be fsynced: the disk writes are
+ * started every 8 MiB as it goes (and at most 8 MiB are left in flight), so
+ * the final fsync is short and other fsyncs on the disk (the log's) do not
+ * queue behind a flood of dirty pages.  Same results as ts_write_full. */
+int ts_write_full_paced(int fd, const void *buf, size_t n);
 int ts_pwrite_full(int fd, const void *buf, size_t n, off_t off);
 ssize_t ts_read_full(int fd, void *buf, size_t n);
 ssize_t ts_pread_full(int fd, void *buf, size_t n, off_t off);

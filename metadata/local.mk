@@ -13,6 +13,7 @@ libtsmeta_a_SOURCES = \
 	metadata/session.c metadata/session.h \
 	metadata/wal.c metadata/wal.h \
 	metadata/snapshot.c metadata/snapshot.h \
+	metadata/sm.c metadata/sm.h metadata/checkpoint.c metadata/checkpoint.h \
 	metadata/store.c metadata/store.h \
 	metadata/cluster.c metadata/cluster.h \
 	metadata/orphans.c metadata/orphans.h

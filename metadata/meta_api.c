@@ -695,7 +695,12 @@ int meta_api_listen(meta_api *api, const char *bind_addr, int port, unsigned thr
     ts_http_server_opts o = {
         .bind_addr = bind_addr,
         .port = port,
-        .threading = api->rt ? TS_HTTP_THREAD_PER_CONNECTION : TS_HTTP_THREAD_POOL,
+        /* Handlers block until their command is durable (a group-commit
+         * fsync, or a Raft round): with a thread pool, connections that
+         * landed on the same pool thread wait for each other's fsyncs and
+         * no two of them ever share one (a single server ran one fsync per
+         * command, at a rate that depended on how connections spread). */
+        .threading = TS_HTTP_THREAD_PER_CONNECTION,
         .pool_threads = threads,
         .max_body = 16u << 20,
         .app = api,

@@ -536,6 +536,10 @@ void api_metrics(meta_api *api, ts_http_response *resp)
     GAUGE("log_index", "Last write-ahead log index applied.", ss.last_index);
     GAUGE("snapshot_index", "Log index of the newest snapshot.", ss.snapshot_index);
     COUNTER("snapshots_total", "Snapshots written by this process.", ss.snapshots_written);
+    GAUGE("snapshot_running", "1 while the background checkpointer builds a snapshot.",
+          ss.snapshot_running);
+    GAUGE("snapshot_last_ms", "How long the last snapshot took to build and write.",
+          ss.snapshot_last_ms);
     COUNTER("wal_records_total", "Log records appended by this process.", ss.wal.records);
     COUNTER("wal_replayed_total", "Log records replayed at start.", ss.wal.replayed);
     COUNTER("wal_flushes_total", "Group-commit write+fsync rounds.", ss.wal.flushes);

@@ -165,6 +165,7 @@ static int decode_chunks(ts_dec *d, ns_state *ns, ts_error *err)
     uint64_t n = ts_dec_u64(d);
     if (!count_ok(d, n, TS_CHUNK_ID_LEN + 8 + TS_SHA256_LEN))
         return ts_fail(err, TS_ECORRUPT, "bad chunk count");
+    ptab_reserve(&ns->chunks, &ns_chunk_ops, (size_t)n);   /* records come in hash order */
     for (uint64_t i = 0; i < n; i++) {
         struct ns_chunk *c = ts_calloc(1, sizeof(*c));
         ts_dec_raw(d, c->id.b, TS_CHUNK_ID_LEN);
@@ -188,6 +189,7 @@ static int decode_dir(ts_dec *d, struct ns_inode *in, ts_error *err)
     if (!count_ok(d, n, 4 + 1 + 8))
         return ts_fail(err, TS_ECORRUPT, "directory %llu: bad entry count",
                        (unsigned long long)in->ino);
+    ptab_reserve(&in->u.dir->children, &ns_dentry_ops, n);
     for (uint32_t i = 0; i < n; i++) {
         size_t len = 0;
         const char *name = ts_dec_bytes(d, &len);
@@ -245,6 +247,7 @@ static int decode_inodes(ts_dec *d, ns_state *ns, ts_error *err)
     uint64_t n = ts_dec_u64(d);
     if (!count_ok(d, n, 8 * 7 + 4 * 4))
         return ts_fail(err, TS_ECORRUPT, "bad inode count");
+    ptab_reserve(&ns->inodes, &ns_inode_ops, (size_t)n);
     for (uint64_t i = 0; i < n; i++) {
         struct ns_inode *in = ts_calloc(1, sizeof(*in));
         int rc = 0;
@@ -296,6 +299,7 @@ static int decode_xattrs(ts_dec *d, ns_state *ns, ts_error *err)
     uint64_t n = ts_dec_u64(d);
     if (!count_ok(d, n, 8 + 4))
         return ts_fail(err, TS_ECORRUPT, "bad xattr set count");
+    ptab_reserve(&ns->xattrs, &ns_xattrs_ops, (size_t)n);
     for (uint64_t i = 0; i < n; i++) {
         uint64_t ino = ts_dec_u64(d);
         uint32_t k = ts_dec_u32(d);

@@ -74,6 +74,24 @@ static void grow(ptab *t, const ptab_ops *ops)
         bits++;
 }
 
+/* The load factor: a table with 1 << bits home buckets holds at most
+ * 0.8 of that. */
+static int fits(size_t count, uint8_t bits)
+{
+    return (uint64_t)count * 5 <= ((uint64_t)1 << bits) * 4;
+}
+
+void ptab_reserve(ptab *t, const ptab_ops *ops, size_t count)
+{
+    uint8_t bits = t->bits ? t->bits : PTAB_MIN_BITS;
+    while (!fits(count, bits))
+        bits++;
+    if (bits == t->bits)
+        return;
+    while (rebuild(t, ops, bits) != 0)
+        bits++;
+}
+
 void *ptab_find(const ptab *t, const ptab_ops *ops, uint32_t hash, const void *key)
 {
     size_t n = ptab_nslots(t);
@@ -92,7 +110,7 @@ void *ptab_find(const ptab *t, const ptab_ops *ops, uint32_t hash, const void *k
 int ptab_insert(ptab *t, const ptab_ops *ops, void *elem, uint32_t hash, const void *key)
 {
     /* Grow at load 0.8 of the home buckets. */
-    if (t->bits == 0 || (uint64_t)(t->count + 1) * 5 > ((uint64_t)1 << t->bits) * 4)
+    if (t->bits == 0 || !fits((size_t)t->count + 1, t->bits))
         grow(t, ops);
     for (;;) {
         size_t n = ptab_nslots(t);

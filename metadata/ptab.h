@@ -64,6 +64,11 @@ void *ptab_find(const ptab *t, const ptab_ops *ops, uint32_t hash, const void *k
 /* Inserts elem (whose key is key/hash).  0, or TS_EEXIST (nothing changed)
  * when an element with that key is present.  Aborts on OOM. */
 int ptab_insert(ptab *t, const ptab_ops *ops, void *elem, uint32_t hash, const void *key);
+/* Makes room for count elements in all without growing again.  Inserting
+ * many elements in hash order (as a decoder does: they were encoded in
+ * slot order) needs it: without it they all land in the first part of the
+ * too small table, one long run that every insert scans, O(n^2). */
+void ptab_reserve(ptab *t, const ptab_ops *ops, size_t count);
 /* Removes and returns the element with this key, NULL when absent. */
 void *ptab_remove(ptab *t, const ptab_ops *ops, uint32_t hash, const void *key);
 /* The first slot index whose element sorts strictly after (hash, key); scan

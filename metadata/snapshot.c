@@ -48,7 +48,7 @@ int snapshot_write(const char *dir, uint64_t index, const ns_state *ns, ts_error
         rc = ts_fail(err, TS_EIO, "snapshot %s: create: %s", tmp, strerror(errno));
         goto free_buf;
     }
-    if (ts_write_full(fd, b.data, b.len) != 0 || fsync(fd) != 0) {
+    if (ts_write_full_paced(fd, b.data, b.len) != 0 || fsync(fd) != 0) {
         rc = ts_fail(err, TS_EIO, "snapshot %s: write: %s", tmp, strerror(errno));
         close(fd);
         goto unlink_tmp;

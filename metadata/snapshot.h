@@ -8,9 +8,8 @@
  * Written as snap-INDEX.tmp, fsynced, renamed into place, directory fsynced:
  * a crash leaves either the old set of snapshots or the new one complete.
  *
- * This issue takes snapshots stop-the-world under the store's state lock
- * (clients wait while the image is encoded and written); the Raft work will
- * replace it with a snapshot taken off a copy-on-write or forked image.
+ * The store writes them from the background checkpointer's private copy of
+ * the state (metadata/checkpoint.h), never from the live one.
  */
 #ifndef TS_META_SNAPSHOT_H
 #define TS_META_SNAPSHOT_H

@@ -1,36 +1,42 @@
 /*
  * The store: recovery, command sequencing and snapshots (see store.h).
  *
- * Lock order: state lock (rwlock) -> WAL mutex.  wal_wait is always called
- * after releasing the state lock, so the next batch of commands applies
- * while the previous one is being fsynced.
+ * Lock order: state lock (rwlock) -> WAL mutex -> checkpointer mutex.
+ * wal_wait is always called after releasing the state lock, so the next
+ * batch of commands applies while the previous one is being fsynced.
  *
- * Replicated mode: the Raft driver thread is the only writer (sm_apply,
- * sm_restore); request threads propose and wait in raft_node, never holding
- * the state lock meanwhile.
+ * Replicated mode: the Raft driver thread is the only writer (store_raft_apply,
+ * store_raft_restore); request threads propose and wait in raft_node, never
+ * holding the state lock meanwhile.
+ *
+ * Snapshots in both modes come from the checkpointer (checkpoint.h): its
+ * thread rebuilds the state from the previous snapshot and the entries
+ * since, never taking the state lock; the live path only hands it a copy
+ * of each applied entry.
  */
 #include "metadata/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "common/codec.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "metadata/checkpoint.h"
 #include "metadata/raft/raft_node.h"
 #include "metadata/session.h"
+#include "metadata/sm.h"
 #include "metadata/snapshot.h"
 
 #define STORE_DEFAULT_SNAPSHOT_EVERY 100000
 #define STORE_RAFT_TIMEOUT_MS 5000
-/* The state machine image of replicated mode: "TSRI" v1. */
-#define IMAGE_MAGIC 0x49525354u
-#define IMAGE_VERSION 1
 
 /* What applying a proposal gave, copied back to the proposer. */
 typedef struct apply_out {
@@ -43,20 +49,18 @@ struct store {
     char *dir;
     int lock_fd;                 /* flock'ed DATA/LOCK */
     pthread_rwlock_t lock;       /* the state lock */
-    ns_state *ns;
+    sm_state sm;                 /* the live state (sm.h), under the lock */
+    checkpoint *ck;              /* takes the snapshots (checkpoint.h) */
     wal *log;                    /* single-server mode only */
-    session_table *sessions;
     raft_node *rn;               /* replicated mode only */
     void (*raft_send)(void *arg, uint64_t to, const char *addr, const void *buf, size_t len);
     void *raft_send_arg;
     int raft_timeout_ms;
     uint64_t applied_index;      /* replicated mode: last Raft entry applied */
     uint64_t snapshot_every;
-    uint64_t snapshot_index;
-    uint64_t since_snapshot;     /* records applied after the last snapshot */
-    int64_t last_now;            /* keeps command times monotonic */
+    uint64_t replayed;           /* log records applied at open */
     int64_t (*clock_ns)(void);
-    uint64_t snapshots_written, commands_ok, commands_failed;
+    uint64_t commands_ok, commands_failed;
 };
 
 /* Checks the directory is usable and takes the per-directory lock. */
@@ -90,50 +94,64 @@ free_probe:
     return rc;
 }
 
+/* ---- single-server mode: WAL records and snapshot files ------------------ */
+
+/* wal_open's replay callback: log records are applied as they are (the log
+ * holds only commands that were applied) and handed to the checkpointer. */
 static int replay_record(void *arg, uint64_t index, const void *payload, size_t len,
                          ts_error *err)
 {
     store *s = arg;
     cmd c;
     cmd_result res;
+    int applied;
     int rc = cmd_decode(payload, len, &c, err);
     if (rc)
         return TS_ECORRUPT;
-    if (c.now_ns > s->last_now)
-        s->last_now = c.now_ns;
-    rc = cmd_apply(s->ns, &c, &res, err);
-    if (rc == 0 && c.client)
-        session_record(s->sessions, &c, 0, &res, NULL);
+    rc = sm_apply(&s->sm, &c, SM_REPLAY, &res, &applied, err);
     if (rc) {
-        /* Only successful commands are logged: failing now means the log
-         * and the snapshot disagree (corruption or a nondeterministic bug). */
+        /* Failing now means the log and the snapshot disagree (corruption
+         * or a nondeterministic bug). */
         ts_error_prefix(err, "replaying %s failed", cmd_type_name(c.type));
         rc = TS_ECORRUPT;
+    } else {
+        checkpoint_applied(s->ck, index, payload, len);
     }
     cmd_free(&c);
-    s->since_snapshot++;
-    (void)index;
+    s->replayed++;
     return rc;
 }
 
-/* Applies c through the session table: a retried request gets its first
- * answer (*applied = 0), anything else is applied (*applied = 1) and its
- * answer remembered.  Write lock held. */
-static int apply_cmd(store *s, const cmd *c, cmd_result *res, int *applied, ts_error *err)
+/* checkpoint_ops.load: the snapshot file at index (it holds no sessions:
+ * single-server log records are applied without the dedup check). */
+static int single_load(void *arg, uint64_t index, sm_state *st, ts_error *err)
 {
-    int rc;
-    *applied = 0;
-    if (c->client) {
-        int seen = session_check(s->sessions, c, &rc, res, err);
-        if (seen < 0)
-            return seen;
-        if (seen == 1)
-            return rc;
-    }
-    *applied = 1;
-    rc = cmd_apply(s->ns, c, res, err);
-    if (c->client)
-        session_record(s->sessions, c, rc, res, err);
+    store *s = arg;
+    uint64_t got = 0;
+    char *path = ts_sprintf("%s/snap-%020" PRIu64 ".snap", s->dir, index);
+    memset(st, 0, sizeof(*st));
+    int rc = snapshot_load_file(path, &st->ns, &got, err);
+    free(path);
+    if (rc == 0)
+        st->sessions = session_table_new();
+    return rc;
+}
+
+/* checkpoint_ops.save: the records up to index are made durable first (a
+ * snapshot must never be ahead of the log it replaces), then the snapshot
+ * file; only then older segments and snapshots go. */
+static int single_save(void *arg, uint64_t index, const sm_state *st, uint64_t *bytes,
+                       ts_error *err)
+{
+    store *s = arg;
+    struct stat sb;
+    wal_wait(s->log, index);
+    int rc = snapshot_write(s->dir, index, st->ns, err);
+    if (rc == 0 && (rc = wal_compact(s->log, index, err)) == 0)
+        rc = snapshot_prune(s->dir, index, err);
+    char *path = ts_sprintf("%s/snap-%020" PRIu64 ".snap", s->dir, index);
+    *bytes = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+    free(path);
     return rc;
 }
 
@@ -149,7 +167,7 @@ static void store_raft_send(void *arg, uint64_t to, const char *addr, const void
 }
 
 /* raft_node_ops.apply, on the driver thread. */
-static int sm_apply(void *arg, const raft_entry *e, void *result)
+static int store_raft_apply(void *arg, const raft_entry *e, void *result)
 {
     store *s = arg;
     apply_out *out = result;
@@ -162,6 +180,7 @@ static int sm_apply(void *arg, const raft_entry *e, void *result)
         pthread_rwlock_wrlock(&s->lock);
         s->applied_index = e->index;
         pthread_rwlock_unlock(&s->lock);
+        checkpoint_applied(s->ck, e->index, NULL, 0);
         return 0;
     }
     /* Every replica must apply the same commands: one that does not decode
@@ -170,17 +189,14 @@ static int sm_apply(void *arg, const raft_entry *e, void *result)
         ts_die("store %s: Raft entry %llu does not decode as a command: %s", s->dir,
                (unsigned long long)e->index, err.msg);
     pthread_rwlock_wrlock(&s->lock);
-    if (c.now_ns < s->last_now)
-        c.now_ns = s->last_now;     /* a new leader's clock may be behind the old one's */
-    s->last_now = c.now_ns;
-    memset(&res, 0, sizeof(res));
-    rc = apply_cmd(s, &c, &res, &applied, &err);
+    rc = sm_apply(&s->sm, &c, SM_DEDUP, &res, &applied, &err);
     if (rc == 0)
         s->commands_ok++;
     else
         s->commands_failed++;
     s->applied_index = e->index;
     pthread_rwlock_unlock(&s->lock);
+    checkpoint_applied(s->ck, e->index, e->data, e->len);
     if (out != NULL) {
         out->rc = rc;
         out->res = res;
@@ -190,69 +206,70 @@ static int sm_apply(void *arg, const raft_entry *e, void *result)
     return rc;
 }
 
-/* raft_node_ops.snapshot: u32 magic, u8 version, i64 last command time,
- * bytes namespace (ns_encode), the session table (session_encode).  Under
- * the read lock: client reads go on while the image is encoded. */
-static int sm_snapshot(void *arg, ts_buf *out)
-{
-    store *s = arg;
-    ts_buf nsb = {0};
-    pthread_rwlock_rdlock(&s->lock);
-    ts_enc_u32(out, IMAGE_MAGIC);
-    ts_enc_u8(out, IMAGE_VERSION);
-    ts_enc_i64(out, s->last_now);
-    ns_encode(s->ns, &nsb);
-    ts_enc_bytes(out, nsb.data, nsb.len);
-    session_encode(s->sessions, out);
-    s->snapshots_written++;
-    pthread_rwlock_unlock(&s->lock);
-    ts_buf_free(&nsb);
-    return 0;
-}
-
-/* raft_node_ops.restore: replaces the state with an image. */
-static int sm_restore(void *arg, const void *image, size_t len)
+/* raft_node_ops.restore: replaces the state with an image (at start, or
+ * received from the leader). */
+static int store_raft_restore(void *arg, uint64_t index, const void *image, size_t len)
 {
     store *s = arg;
     ts_error err = {0};
-    ts_dec d;
-    ns_state *ns = NULL;
-    session_table *sessions = NULL;
-    size_t nslen = 0;
-    int rc = TS_ECORRUPT;
-
-    ts_dec_init(&d, image, len);
-    uint32_t magic = ts_dec_u32(&d);
-    uint8_t version = ts_dec_u8(&d);
-    int64_t last_now = ts_dec_i64(&d);
-    const void *nsp = ts_dec_bytes(&d, &nslen);
-    if (!ts_dec_ok(&d) || magic != IMAGE_MAGIC || version != IMAGE_VERSION) {
-        TS_ERROR("store %s: snapshot image: bad header", s->dir);
+    sm_state st;
+    if (sm_image_decode(image, len, &st, &err) != 0) {
+        TS_ERROR("store %s: snapshot image %" PRIu64 ": %s", s->dir, index, err.msg);
         return TS_ECORRUPT;
     }
-    if (ns_decode(nsp, nslen, &ns, &err) != 0 || session_decode(&d, &sessions, &err) != 0 ||
-        !ts_dec_done(&d)) {
-        TS_ERROR("store %s: snapshot image: %s", s->dir, err.msg[0] ? err.msg : "trailing bytes");
-        goto free_partial;
-    }
     pthread_rwlock_wrlock(&s->lock);
-    ns_free(s->ns);
-    session_table_free(s->sessions);
-    s->ns = ns;
-    s->sessions = sessions;
-    s->last_now = last_now;
+    sm_clear(&s->sm);
+    s->sm = st;
+    s->applied_index = index;
     pthread_rwlock_unlock(&s->lock);
+    checkpoint_reset(s->ck, index);
     return 0;
-free_partial:
-    ns_free(ns);
-    session_table_free(sessions);
+}
+
+/* checkpoint_ops.load: the image at index, or the initial state (index 0:
+ * no snapshot yet). */
+static int store_raft_load(void *arg, uint64_t index, sm_state *st, ts_error *err)
+{
+    store *s = arg;
+    if (index == 0) {
+        sm_init_empty(st);
+        return 0;
+    }
+    char *path = raft_node_image_path(s->rn, index);
+    char *img = NULL;
+    size_t len = 0;
+    int rc = ts_read_file(path, &img, &len, err);
+    if (rc == 0) {
+        rc = sm_image_decode(img, len, st, err);
+        free(img);
+    }
+    if (rc != 0)
+        ts_error_prefix(err, "%s", path);
+    free(path);
+    return rc;
+}
+
+/* checkpoint_ops.save: the image goes where the Raft server serves it from
+ * (tmp, fsync, rename); the server then compacts its log. */
+static int store_raft_save(void *arg, uint64_t index, const sm_state *st, uint64_t *bytes,
+                     ts_error *err)
+{
+    store *s = arg;
+    ts_buf img = {0};
+    sm_image_encode(st, &img);
+    *bytes = img.len;
+    char *path = raft_node_image_path(s->rn, index);
+    int rc = ts_write_file_atomic(path, img.data, img.len, err);
+    ts_buf_free(&img);
+    free(path);
+    if (rc == 0)
+        rc = raft_node_snapshot_taken(s->rn, index, *bytes, err);
     return rc;
 }
 
 /* Starts the Raft server over DATA/raft.  The state starts as the empty
- * namespace every member of a new group starts from (root times 0: they
- * must not depend on one server's clock); a snapshot image, when there is
- * one, replaces it before the log after it is applied. */
+ * namespace every member of a new group starts from; a snapshot image, when
+ * there is one, replaces it before the log after it is applied. */
 static int open_replicated(store *s, const store_opts *opts, ts_error *err)
 {
     char *dir = ts_sprintf("%s/raft", s->dir);
@@ -261,7 +278,11 @@ static int open_replicated(store *s, const store_opts *opts, ts_error *err)
         ts_error_prefix(err, "data dir %s: cannot create", dir);
         goto free_dir;
     }
-    s->ns = ns_new(0);
+    sm_init_empty(&s->sm);
+    checkpoint_ops cops = { .load = store_raft_load, .save = store_raft_save, .arg = s, .mode = SM_DEDUP };
+    char *name = ts_sprintf("store %s", s->dir);
+    s->ck = checkpoint_new(name, 0, s->snapshot_every, &cops);
+    free(name);
     s->raft_timeout_ms = opts->raft_timeout_ms > 0 ? opts->raft_timeout_ms
                                                     : STORE_RAFT_TIMEOUT_MS;
     raft_node_opts ro = {
@@ -270,14 +291,14 @@ static int open_replicated(store *s, const store_opts *opts, ts_error *err)
         .bootstrap = opts->raft_peers,
         .tick_ms = opts->raft_tick_ms,
         .fsync = opts->wal_fsync,
-        .snapshot_every = s->snapshot_every,
-        .ops = { .send = store_raft_send, .apply = sm_apply, .snapshot = sm_snapshot,
-                 .restore = sm_restore, .arg = s },
+        .ops = { .send = store_raft_send, .apply = store_raft_apply, .restore = store_raft_restore,
+                 .arg = s },
     };
     s->raft_send = opts->raft_send;
     s->raft_send_arg = opts->raft_send_arg;
     if ((rc = raft_node_start(&ro, &s->rn, err)) != 0)
         goto free_dir;
+    checkpoint_run(s->ck);      /* its saves need s->rn */
     TS_INFO("store %s: replicated mode, Raft member %llu, log and snapshots in %s", s->dir,
             (unsigned long long)opts->raft_id, dir);
 free_dir:
@@ -295,7 +316,6 @@ int store_open(const store_opts *opts, store **out, ts_error *err)
     s->snapshot_every = opts->snapshot_every ? opts->snapshot_every
                                              : STORE_DEFAULT_SNAPSHOT_EVERY;
     s->clock_ns = opts->clock_ns ? opts->clock_ns : ts_now_ns;
-    s->sessions = session_table_new();
     /* Writers first: a stream of readers must not starve commands. */
     pthread_rwlockattr_init(&attr);
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -314,21 +334,29 @@ int store_open(const store_opts *opts, store **out, ts_error *err)
         *out = s;
         return 0;
     }
-    if ((rc = snapshot_load_latest(s->dir, &s->ns, &s->snapshot_index, err)) != 0)
+    uint64_t snapshot_index = 0;
+    if ((rc = snapshot_load_latest(s->dir, &s->sm.ns, &snapshot_index, err)) != 0)
         goto close_store;
-    if (!s->ns) {
+    if (!s->sm.ns) {
         /* First start: snapshot 0 holds the root, so the root's times are durable. */
-        s->last_now = s->clock_ns();
-        s->ns = ns_new(s->last_now);
-        if ((rc = snapshot_write(s->dir, 0, s->ns, err)) != 0)
+        s->sm.last_now = s->clock_ns();
+        s->sm.ns = ns_new(s->sm.last_now);
+        if ((rc = snapshot_write(s->dir, 0, s->sm.ns, err)) != 0)
             goto close_store;
         TS_INFO("store %s: initialized a new namespace", s->dir);
     }
-    if ((rc = wal_open(s->dir, s->snapshot_index, opts->wal_fsync, replay_record, s, &s->log,
+    s->sm.sessions = session_table_new();
+    checkpoint_ops cops = { .load = single_load, .save = single_save, .arg = s,
+                            .mode = SM_REPLAY };
+    char *name = ts_sprintf("store %s", s->dir);
+    s->ck = checkpoint_new(name, snapshot_index, s->snapshot_every, &cops);
+    free(name);
+    if ((rc = wal_open(s->dir, snapshot_index, opts->wal_fsync, replay_record, s, &s->log,
                        err)) != 0)
         goto close_store;
+    checkpoint_run(s->ck);      /* its saves need s->log */
     TS_INFO("store %s: recovered snapshot %llu + %llu log records (last index %llu)", s->dir,
-            (unsigned long long)s->snapshot_index, (unsigned long long)s->since_snapshot,
+            (unsigned long long)snapshot_index, (unsigned long long)s->replayed,
             (unsigned long long)wal_last_index(s->log));
     *out = s;
     return 0;
@@ -341,10 +369,15 @@ void store_close(store *s)
 {
     if (!s)
         return;
-    raft_node_stop(s->rn);      /* first: its driver applies into the state */
+    /* The checkpoint thread first (it saves through the log and the Raft
+     * server), then the Raft driver (it applies into the state and hands
+     * entries to the checkpointer), then the rest. */
+    if (s->ck)
+        checkpoint_stop(s->ck);
+    raft_node_stop(s->rn);
     wal_close(s->log);
-    ns_free(s->ns);
-    session_table_free(s->sessions);
+    checkpoint_free(s->ck);
+    sm_clear(&s->sm);
     if (s->lock_fd >= 0)
         close(s->lock_fd);   /* releases the flock */
     pthread_rwlock_destroy(&s->lock);
@@ -352,32 +385,12 @@ void store_close(store *s)
     free(s);
 }
 
-/* Writes a snapshot at the last applied index.  Write lock held. */
-static int snapshot_locked(store *s, ts_error *err)
-{
-    uint64_t index = wal_last_index(s->log);
-    int64_t t0 = ts_mono_ms();
-    int rc;
-    wal_sync(s->log);   /* records up to index durable before the log is cut */
-    if ((rc = snapshot_write(s->dir, index, s->ns, err)) != 0)
-        return rc;
-    s->snapshot_index = index;
-    s->since_snapshot = 0;
-    s->snapshots_written++;
-    /* The snapshot is durable: older segments and snapshots are redundant. */
-    if ((rc = wal_rotate(s->log, err)) != 0 || (rc = snapshot_prune(s->dir, index, err)) != 0)
-        return rc;
-    TS_INFO("store %s: snapshot at index %llu written in %lld ms", s->dir,
-            (unsigned long long)index, (long long)(ts_mono_ms() - t0));
-    return 0;
-}
-
 /* The leader's time for a new command (monotonic across its commands). */
 static int64_t stamp(store *s)
 {
     int64_t now = s->clock_ns();
-    if (now < s->last_now)
-        now = s->last_now;   /* the wall clock stepped back: keep times monotonic */
+    if (now < s->sm.last_now)
+        now = s->sm.last_now;   /* the wall clock stepped back: keep times monotonic */
     return now;
 }
 
@@ -411,21 +424,16 @@ int store_submit(store *s, cmd *c, cmd_result *res, ts_error *err)
         return submit_replicated(s, c, res, err);
     pthread_rwlock_wrlock(&s->lock);
     c->now_ns = stamp(s);
-    s->last_now = c->now_ns;
-    int rc = apply_cmd(s, c, res, &applied, err);
+    int rc = sm_apply(&s->sm, c, SM_DEDUP, res, &applied, err);
     if (rc == 0 && applied) {
         cmd_encode(c, &b);
         wait_for = wal_append(s->log, b.data, b.len);
         s->commands_ok++;
-        if (++s->since_snapshot >= s->snapshot_every) {
-            ts_error serr = {0};
-            if (snapshot_locked(s, &serr) != 0) {
-                TS_ERROR("store %s: snapshot failed (the log still holds everything; retrying "
-                         "after another %llu records): %s", s->dir,
-                         (unsigned long long)s->snapshot_every, serr.msg);
-                s->since_snapshot = 0;
-            }
-        }
+        /* A due checkpoint starts a new segment here, so once it is written
+         * every older segment can go whole. */
+        ts_error rerr = {0};
+        if (checkpoint_applied(s->ck, wait_for, b.data, b.len) && wal_roll(s->log, &rerr) != 0)
+            TS_WARN("store %s: starting a new log segment: %s", s->dir, rerr.msg);
     } else {
         /* Failed, or answered from the session table: nothing new to log,
          * but what it observed must be durable before the answer. */
@@ -478,7 +486,7 @@ raft_node *store_raft(store *s)
 const ns_state *store_read_lock(store *s)
 {
     pthread_rwlock_rdlock(&s->lock);
-    return s->ns;
+    return s->sm.ns;
 }
 
 void store_read_unlock(store *s)
@@ -488,26 +496,31 @@ void store_read_unlock(store *s)
 
 int store_snapshot(store *s, ts_error *err)
 {
-    if (s->rn != NULL)
-        return ts_fail(err, TS_ENOTSUP, "store %s: replicated: the Raft server takes snapshots",
-                       s->dir);
-    pthread_rwlock_wrlock(&s->lock);
-    int rc = snapshot_locked(s, err);
-    pthread_rwlock_unlock(&s->lock);
-    return rc;
+    if (s->log != NULL) {
+        pthread_rwlock_wrlock(&s->lock);
+        int rc = wal_roll(s->log, err);
+        pthread_rwlock_unlock(&s->lock);
+        if (rc != 0)
+            return rc;
+    }
+    return checkpoint_now(s->ck, err);
 }
 
 void store_get_stats(store *s, store_stats *st)
 {
+    checkpoint_stats cs;
     memset(st, 0, sizeof(*st));
     pthread_rwlock_rdlock(&s->lock);
     st->last_index = s->rn ? s->applied_index : wal_last_index(s->log);
-    st->snapshot_index = s->snapshot_index;
-    st->snapshots_written = s->snapshots_written;
     st->commands_ok = s->commands_ok;
     st->commands_failed = s->commands_failed;
-    st->sessions = session_count(s->sessions);
+    st->sessions = session_count(s->sm.sessions);
     pthread_rwlock_unlock(&s->lock);
+    checkpoint_get_stats(s->ck, &cs);
+    st->snapshot_index = cs.base;
+    st->snapshots_written = cs.written;
+    st->snapshot_running = cs.running;
+    st->snapshot_last_ms = cs.last_ms;
     if (s->log)
         wal_get_stats(s->log, &st->wal);
 }

@@ -3,11 +3,11 @@
  * the write-ahead log and the snapshot policy, and sequences commands:
  *
  *   submit(cmd):  take the state write lock; stamp cmd->now_ns from the
- *                 clock (monotonic: never below the previous stamp); apply;
- *                 on success encode and append to the WAL pending buffer;
- *                 every snapshot_every records write a snapshot; release
- *                 the lock; wait until the record is durable (group commit,
- *                 see wal.h); answer.
+ *                 clock (monotonic: never below the previous stamp); apply
+ *                 (sm_apply, metadata/sm.h); on success encode, append to
+ *                 the WAL pending buffer and hand a copy to the
+ *                 checkpointer; release the lock; wait until the record is
+ *                 durable (group commit, see wal.h); answer.
  *
  * A failed command changes nothing and is not logged, but its answer still
  * waits for the records it observed to be durable, so a client never sees
@@ -22,8 +22,11 @@
  * writes snapshot 0 holding the root directory, so every later start has a
  * snapshot to begin from.
  *
- * Snapshots are stop-the-world under the write lock in this issue (noted in
- * snapshot.h).
+ * Snapshots never stop the service: in both modes the checkpointer
+ * (metadata/checkpoint.h) rebuilds the state at some index X on its own
+ * thread from the previous snapshot plus the entries since, writes it, and
+ * only then lets the log drop what X covers; the live state is not locked
+ * for it.  Every snapshot_every records one is due.
  *
  * Replicated mode (opts.raft_id != 0): the store is the state machine of a
  * Raft group (metadata/raft/raft_node.h) and owns no WAL of its own; the
@@ -36,13 +39,16 @@
  *                 a failing one is in the log too and changes nothing.
  *                 On a follower it fails at once with TS_ENOTLEADER
  *                 (store_leader names the leader).
- *   apply:        on the Raft driver thread, under the state write lock;
- *                 command times are clamped to never go below the last
- *                 applied one (a new leader's clock may be behind).
+ *   apply:        on the Raft driver thread, under the state write lock,
+ *                 with sm_apply (command times are clamped to never go
+ *                 below the last applied one: a new leader's clock may be
+ *                 behind); then a copy of the entry goes to the
+ *                 checkpointer.
  *   reads:        store_read_barrier (ReadIndex) first, then the read lock.
- *   snapshots:    taken by the Raft driver: the image (namespace + client
- *                 sessions) is encoded under the READ lock, so reads go on
- *                 while it is written.
+ *   snapshots:    the image (namespace + client sessions, sm_image_encode)
+ *                 is built by the checkpointer, written where the Raft
+ *                 server serves InstallSnapshot from, and handed to it
+ *                 (raft_node_snapshot_taken), which compacts the log.
  *
  * In both modes a command with a client request id goes through the client
  * session table (metadata/session.h): a retried request is answered with
@@ -107,8 +113,9 @@ struct raft_node *store_raft(store *s);
 const ns_state *store_read_lock(store *s);
 void store_read_unlock(store *s);
 
-/* Writes a snapshot now (tests, shutdown).  TS_EIO; TS_ENOTSUP in
- * replicated mode (the Raft driver takes them). */
+/* Takes a snapshot of everything applied so far now (in the background
+ * checkpointer) and waits for it.  TS_EIO; replicated mode also
+ * TS_EINVAL (a snapshot from the leader replaced the state meanwhile). */
 int store_snapshot(store *s, ts_error *err);
 
 typedef struct store_stats {
@@ -116,6 +123,8 @@ typedef struct store_stats {
     uint64_t sessions;           /* clients in the session table */
     uint64_t snapshot_index;     /* of the newest snapshot */
     uint64_t snapshots_written;
+    int snapshot_running;        /* a checkpoint is being built now */
+    int64_t snapshot_last_ms;    /* how long the last one took */
     uint64_t commands_ok, commands_failed;
     wal_stats wal;
 } store_stats;

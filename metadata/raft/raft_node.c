@@ -31,7 +31,7 @@
 #include "common/util.h"
 #include "metadata/raft/raft_storage.h"
 
-enum req_kind { REQ_PROPOSE, REQ_READ, REQ_CONF, REQ_TRANSFER };
+enum req_kind { REQ_PROPOSE, REQ_READ, REQ_CONF, REQ_TRANSFER, REQ_SNAPSHOT };
 
 typedef struct waiter {
     int kind;
@@ -42,6 +42,7 @@ typedef struct waiter {
     uint8_t *res;
     size_t res_size;
     uint64_t index, term, ctx;
+    uint64_t size;             /* REQ_SNAPSHOT: of the image */
     int proposed, done, abandoned, rc;
     struct waiter *next;
 } waiter;
@@ -123,6 +124,8 @@ static void complete(raft_node *n, waiter *w, int rc)
 
 /* ---- driver -------------------------------------------------------------- */
 
+static int snapshot_taken(raft_node *n, uint64_t index, uint64_t size);
+
 static void start_request(raft_node *n, waiter *w)
 {
     int rc;
@@ -138,6 +141,9 @@ static void start_request(raft_node *n, waiter *w)
         rc = raft_propose_conf(n->r, w->op, w->id, w->addr, &w->index);
         w->term = raft_term(n->r);
         break;
+    case REQ_SNAPSHOT:
+        complete(n, w, snapshot_taken(n, w->index, w->size));
+        return;
     default:
         complete(n, w, raft_transfer(n->r, w->id));
         return;
@@ -205,7 +211,9 @@ static char *image_path(const raft_node *n, uint64_t index, int tmp)
     return ts_sprintf("%s/raft-snap-%020" PRIu64 ".img%s", n->o.dir, index, tmp ? ".tmp" : "");
 }
 
-/* Deletes images (and leftover .tmp files) other than the one at keep. */
+/* Deletes images (and leftover .tmp files) older than the one at keep.
+ * Newer ones are being written right now: an image the state machine
+ * builds in the background, or one arriving from the leader in pieces. */
 static void prune_images(raft_node *n, uint64_t keep)
 {
     DIR *d = opendir(n->o.dir);
@@ -214,7 +222,10 @@ static void prune_images(raft_node *n, uint64_t keep)
     struct dirent *de;
     char *keep_name = ts_sprintf("raft-snap-%020" PRIu64 ".img", keep);
     while ((de = readdir(d)) != NULL) {
+        unsigned long long idx;
         if (strncmp(de->d_name, "raft-snap-", 10) != 0 || strcmp(de->d_name, keep_name) == 0)
+            continue;
+        if (sscanf(de->d_name + 10, "%20llu", &idx) == 1 && idx > keep)
             continue;
         char *p = ts_sprintf("%s/%s", n->o.dir, de->d_name);
         if (unlink(p) != 0)
@@ -233,15 +244,50 @@ static void restore_image(raft_node *n, uint64_t index)
     ts_error err;
     if (ts_read_file(path, &img, &len, &err) != 0)
         ts_die("raft %s: snapshot %" PRIu64 ": %s", n->o.dir, index, err.msg);
-    if (n->o.ops.restore(n->o.ops.arg, img, len) != 0)
+    if (n->o.ops.restore(n->o.ops.arg, index, img, len) != 0)
         ts_die("raft %s: snapshot image %s does not restore", n->o.dir, path);
     free(img);
     free(path);
     n->snap_index = index;
 }
 
-/* Takes a local snapshot when snapshot_every entries were applied since
- * the last one. */
+/* The image at index (durable at image_path) becomes the local snapshot:
+ * the core compacts its log, the meta is recorded, older log segments and
+ * images go.  0, or TS_EINVAL when the core refuses it (a newer snapshot
+ * arrived meanwhile, or index is unknown): the file is then removed. */
+static int snapshot_taken(raft_node *n, uint64_t index, uint64_t size)
+{
+    raft_snapshot_meta meta;
+    ts_error err;
+    int64_t t0 = ts_mono_ms();
+    /* Keep some entries so a follower slightly behind needs no image. */
+    int rc = index > n->snap_index ? raft_compact(n->r, index, size, 64, &meta) : TS_EINVAL;
+    if (rc != 0) {
+        TS_WARN("raft %s: snapshot at %" PRIu64 " not used: the log is compacted to %" PRIu64
+                " already or the index is unknown", n->o.dir, index, n->snap_index);
+        char *path = image_path(n, index, 0);
+        if (index != n->snap_index)
+            unlink(path);
+        free(path);
+        return TS_EINVAL;
+    }
+    int64_t t1 = ts_mono_ms();
+    if (raft_storage_snapshot_taken(n->st, &meta, &err) != 0)
+        ts_die("raft %s: recording snapshot %" PRIu64 ": %s", n->o.dir, index, err.msg);
+    n->snap_index = index;
+    int64_t t2 = ts_mono_ms();
+    prune_images(n, index);
+    /* The driver's share of a snapshot: the core's log compaction, the meta
+     * file (fsynced) and old log segments, old images. */
+    TS_INFO("raft %s: snapshot at %" PRIu64 " (%" PRIu64 " bytes), log compacted in %lld ms "
+            "(core %lld, storage %lld, images %lld)", n->o.dir, index, size,
+            (long long)(ts_mono_ms() - t0), (long long)(t1 - t0), (long long)(t2 - t1),
+            (long long)(ts_mono_ms() - t2));
+    return 0;
+}
+
+/* Synchronous snapshots (ops.snapshot set): taken on the driver thread
+ * when snapshot_every entries were applied since the last one. */
 static void maybe_snapshot(raft_node *n)
 {
     uint64_t applied = raft_applied_index(n->r);
@@ -254,20 +300,10 @@ static void maybe_snapshot(raft_node *n)
         return;
     }
     char *path = image_path(n, applied, 0);
-    raft_snapshot_meta meta;
-    int rc = ts_write_file_atomic(path, img.data, img.len, &err);
-    /* Keep some entries so a follower slightly behind needs no image. */
-    if (rc == 0 && (rc = raft_compact(n->r, applied, img.len, 64, &meta)) != 0)
-        ts_fail(&err, rc, "compaction at %" PRIu64 " refused", applied);
-    if (rc == 0 && (rc = raft_storage_snapshot_taken(n->st, &meta, &err)) != 0)
-        ts_die("raft %s: recording snapshot %" PRIu64 ": %s", n->o.dir, applied, err.msg);
-    if (rc == 0) {
-        n->snap_index = applied;
-        prune_images(n, applied);
-        TS_INFO("raft %s: snapshot at %" PRIu64 " (%zu bytes)", n->o.dir, applied, img.len);
-    } else {
+    if (ts_write_file_atomic(path, img.data, img.len, &err) == 0)
+        snapshot_taken(n, applied, img.len);
+    else
         TS_WARN("raft %s: snapshot at %" PRIu64 " failed: %s", n->o.dir, applied, err.msg);
-    }
     free(path);
     ts_buf_free(&img);
 }
@@ -605,6 +641,20 @@ int raft_node_transfer(raft_node *n, uint64_t id, char *leader_addr, ts_error *e
     w->kind = REQ_TRANSFER;
     w->id = id;
     return run_request(n, w, NULL, 5000, leader_addr, err);
+}
+
+char *raft_node_image_path(raft_node *n, uint64_t index)
+{
+    return image_path(n, index, 0);
+}
+
+int raft_node_snapshot_taken(raft_node *n, uint64_t index, uint64_t size, ts_error *err)
+{
+    waiter *w = ts_calloc(1, sizeof(*w));
+    w->kind = REQ_SNAPSHOT;
+    w->index = index;
+    w->size = size;
+    return run_request(n, w, NULL, 30000, NULL, err);
 }
 
 void raft_node_status(raft_node *n, raft_status *st)

@@ -17,16 +17,22 @@
  * a follower both fail at once with TS_ENOTLEADER and the leader's address
  * (when known) for the redirect.
  *
- * Snapshots: every snapshot_every applied entries the driver serializes the
- * state machine (ops.snapshot) to DIR/raft-snap-<index, 20 digits>.img
- * (temporary name, fsync, rename), records the meta and drops the log it
- * covers.  A follower too far behind receives the image in pieces into
+ * Snapshots: a local snapshot is an image of the state machine as of an
+ * applied index in DIR/raft-snap-<index, 20 digits>.img (temporary name,
+ * fsync, rename).  Two ways to take one:
+ *   - asynchronous (ops.snapshot NULL; the metadata store): the state
+ *     machine writes the image itself, off the driver thread, from its own
+ *     copy of the state (metadata/checkpoint.h), at raft_node_image_path,
+ *     then calls raft_node_snapshot_taken; the driver then records the meta
+ *     and drops the log the image covers.  Replication and applies never
+ *     wait for an image to be encoded.
+ *   - synchronous (ops.snapshot set; simple state machines and tests):
+ *     every snapshot_every applied entries the driver serializes the state
+ *     machine itself, pausing the driver meanwhile.
+ * A follower too far behind receives the leader's image in pieces into
  * raft-snap-<index>.img.tmp, which is fsynced and renamed before the meta
  * names it, then restored (ops.restore).  At start the newest image the
- * meta names is restored before the log after it is replayed.  The image
- * is produced on the driver thread (it must reflect exactly the applied
- * index): with a very large namespace this pauses replication while it is
- * encoded (not yet measured; an incremental image is the planned fix).
+ * meta names is restored before the log after it is replayed.
  */
 #ifndef TS_META_RAFT_NODE_H
 #define TS_META_RAFT_NODE_H
@@ -51,13 +57,15 @@ typedef struct raft_node_ops {
      * caller; NULL when nobody on this server waits for the entry).
      * Returns the command's status, handed to the waiter. */
     int (*apply)(void *arg, const raft_entry *e, void *result);
-    /* Serializes the whole state machine as of the last applied entry into
-     * out (called on the driver thread, between applies).  0 or an error
-     * (the snapshot is then skipped). */
+    /* Optional (NULL = asynchronous snapshots, see above).  Serializes the
+     * whole state machine as of the last applied entry into out (called on
+     * the driver thread, between applies).  0 or an error (the snapshot is
+     * then skipped). */
     int (*snapshot)(void *arg, ts_buf *out);
-    /* Replaces the state machine with a serialized image.  0, or
-     * TS_ECORRUPT (the server stops: its state would be unknown). */
-    int (*restore)(void *arg, const void *image, size_t len);
+    /* Replaces the state machine with a serialized image, the state after
+     * entry index.  0, or TS_ECORRUPT (the server stops: its state would be
+     * unknown). */
+    int (*restore)(void *arg, uint64_t index, const void *image, size_t len);
     void *arg;
 } raft_node_ops;
 
@@ -70,7 +78,8 @@ typedef struct raft_node_opts {
     uint32_t heartbeat_ticks;   /* default 2 */
     int fsync;                  /* 0 only for benchmarks: UNSAFE */
     uint64_t seed;              /* 0 = random */
-    uint64_t snapshot_every;    /* applied entries between snapshots (default 10000) */
+    uint64_t snapshot_every;    /* synchronous mode: applied entries between snapshots
+                                 * (default 10000) */
     uint32_t snapshot_chunk;    /* bytes per InstallSnapshot piece (default 1 MiB) */
     raft_node_ops ops;
 } raft_node_opts;
@@ -100,6 +109,14 @@ int raft_node_read_barrier(raft_node *n, int timeout_ms, char *leader_addr, ts_e
 int raft_node_change(raft_node *n, int op, uint64_t id, const char *addr, int timeout_ms,
                      char *leader_addr, ts_error *err);
 int raft_node_transfer(raft_node *n, uint64_t id, char *leader_addr, ts_error *err);
+
+/* Asynchronous snapshots: where the image at index goes (caller frees), and
+ * "the image at index is durable there, size bytes" -- waits until the
+ * driver recorded it and compacted the log.  0; TS_EINVAL (the core refused:
+ * a newer snapshot was installed meanwhile, or index is unknown; the file
+ * is removed); TS_ETIMEDOUT, TS_EUNAVAIL.  Any thread. */
+char *raft_node_image_path(raft_node *n, uint64_t index);
+int raft_node_snapshot_taken(raft_node *n, uint64_t index, uint64_t size, ts_error *err);
 
 /* A consistent copy of the core's status (taken by the driver thread). */
 void raft_node_status(raft_node *n, raft_status *st);

@@ -14,6 +14,11 @@
 #include "common/util.h"
 #include "fs/tessera.h"
 
+/* --prefix: names the top directories PREFIXt0, PREFIXt1...: several
+ * processes can fill one namespace (one client each, so that no client
+ * has requests of many threads in flight at once). */
+static const char *prefix = "";
+
 typedef struct worker {
     tess_client *client;
     unsigned index;
@@ -27,7 +32,7 @@ static void *run_worker(void *arg)
     worker *w = arg;
     ts_attr top, sub, file;
     char name[64];
-    snprintf(name, sizeof name, "t%u", w->index);
+    snprintf(name, sizeof name, "%st%u", prefix, w->index);
     if (tess_mkdir(w->client, TS_ROOT_INO, name, 0755, 0, 0, &top, &w->err) != 0)
         goto failed;
     for (uint64_t i = 0; i < w->files; i++) {
@@ -61,8 +66,11 @@ int main(int argc, char **argv)
             files = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             threads = (unsigned)strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--prefix") && i + 1 < argc && strlen(argv[i + 1]) < 32)
+            prefix = argv[++i];
         else {
-            fprintf(stderr, "usage: meta_create --meta HOST:PORT [--files N] [--threads T]\n");
+            fprintf(stderr, "usage: meta_create --meta HOST:PORT [--files N] [--threads T] "
+                            "[--prefix P]\n");
             return strcmp(argv[i], "--help") ? 2 : 0;
         }
     }
@@ -101,8 +109,9 @@ int main(int argc, char **argv)
         }
     }
     int64_t ms = ts_mono_ms() - t0;
-    printf("created %" PRIu64 " files in %.1f s (%.0f creates/s, %u threads)\n", files,
-           ms / 1000.0, ms ? files * 1000.0 / ms : 0.0, threads);
+    if (!failed)
+            printf("created %" PRIu64 " files in %.1f s (%.0f creates/s, %u threads)\n", files,
+               ms / 1000.0, ms ? files * 1000.0 / ms : 0.0, threads);
     free(ws);
     free(tids);
     tess_client_close(client);

@@ -12,7 +12,7 @@ tests_unit_test_command_LDADD = $(META_TEST_LDADD)
 TESTS += tests/unit/test_command
 
 check_PROGRAMS += tests/unit/test_wal
-tests_unit_test_wal_SOURCES = tests/unit/test_wal.c tests/unit/tcheck.h
+tests_unit_test_wal_SOURCES = tests/unit/test_wal.c tests/unit/cmd_fixture.h tests/unit/tcheck.h
 tests_unit_test_wal_LDADD = $(META_TEST_LDADD)
 TESTS += tests/unit/test_wal
 
@@ -55,3 +55,9 @@ check_PROGRAMS += tests/unit/test_compact
 tests_unit_test_compact_SOURCES = tests/unit/test_compact.c tests/unit/tcheck.h
 tests_unit_test_compact_LDADD = $(META_TEST_LDADD)
 TESTS += tests/unit/test_compact
+# The background checkpointer: its image equals the live state's.
+check_PROGRAMS += tests/unit/test_checkpoint
+tests_unit_test_checkpoint_SOURCES = tests/unit/test_checkpoint.c tests/unit/cmd_fixture.h \
+	tests/unit/tcheck.h
+tests_unit_test_checkpoint_LDADD = $(META_TEST_LDADD)
+TESTS += tests/unit/test_checkpoint

@@ -75,8 +75,9 @@ static int sm_snapshot(void *arg, ts_buf *out)
     return 0;
 }
 
-static int sm_restore(void *arg, const void *img, size_t len)
+static int sm_restore(void *arg, uint64_t index, const void *img, size_t len)
 {
+    (void)index;
     server *s = arg;
     if (len != 124)
         return TS_ECORRUPT;

@@ -21,6 +21,7 @@
 #include "metadata/snapshot.h"
 #include "metadata/store.h"
 #include "metadata/wal.h"
+#include "tests/unit/cmd_fixture.h"
 #include "tests/unit/tcheck.h"
 #include "tests/unit/tdir.h"
 
@@ -194,71 +195,6 @@ static int64_t fake_clock(void)
     return fake_now += 1000;
 }
 
-static uint64_t rs = 0xdecafbad;
-static uint32_t rnd(uint32_t n)
-{
-    rs ^= rs << 13;
-    rs ^= rs >> 7;
-    rs ^= rs << 17;
-    return (uint32_t)(rs % n);
-}
-
-static void random_cmd(cmd *c)
-{
-    char name[16];
-    memset(c, 0, sizeof(*c));
-    snprintf(name, sizeof(name), "n%u", rnd(20));
-    uint64_t dir = 1 + rnd(12), other = 1 + rnd(30);
-    switch (rnd(6)) {
-    case 0:
-        c->type = CMD_MKDIR;
-        c->u.mkdir.parent = dir;
-        c->u.mkdir.name = ts_strdup(name);
-        c->u.mkdir.mode = 0755;
-        break;
-    case 1:
-        c->type = CMD_CREATE;
-        c->u.create.parent = dir;
-        c->u.create.name = ts_strdup(name);
-        c->u.create.mode = 0644;
-        break;
-    case 2:
-        c->type = CMD_UNLINK;
-        c->u.unlink.parent = dir;
-        c->u.unlink.name = ts_strdup(name);
-        break;
-    case 3:
-        c->type = CMD_RENAME;
-        c->u.rename.parent = dir;
-        c->u.rename.name = ts_strdup(name);
-        c->u.rename.new_parent = 1 + rnd(12);
-        c->u.rename.new_name = ts_strdup("r");
-        break;
-    case 4: {
-        c->type = CMD_COMMIT;
-        c->u.commit.ino = other;
-        c->u.commit.offset = rnd(1000);
-        c->u.commit.length = 100;
-        c->u.commit.n_extents = 1;
-        c->u.commit.extents = ts_calloc(1, sizeof(ts_extent));
-        c->u.commit.extents[0].file_offset = c->u.commit.offset;
-        c->u.commit.extents[0].length = 100;
-        memset(&c->u.commit.extents[0].chunk, (int)rnd(50), sizeof(ts_chunk_id));
-        c->u.commit.n_chunks = 1;
-        c->u.commit.chunks = ts_calloc(1, sizeof(ns_chunk_info));
-        c->u.commit.chunks[0].id = c->u.commit.extents[0].chunk;
-        c->u.commit.chunks[0].length = 4096;
-        break;
-    }
-    default:
-        c->type = CMD_SETATTR;
-        c->u.setattr.ino = other;
-        c->u.setattr.a.valid = NS_SETATTR_SIZE;
-        c->u.setattr.a.size = rnd(2000);
-        break;
-    }
-}
-
 static void encode_state(const ns_state *ns, ts_buf *b)
 {
     b->len = 0;
@@ -295,8 +231,15 @@ static void test_snapshot_equals_replay(void)
     fprintf(stderr, "  %d of 2000 random commands applied\n", logged);
     TC_CHECK(logged > 300);
     store_stats ss;
+    /* Snapshots are taken in the background: one is due every 37 records,
+     * and a due one waits while another is being written.  Take a last one
+     * now, then wait for nothing to be running. */
+    TC_CHECK(store_snapshot(st, &e) == 0);
     store_get_stats(st, &ss);
-    TC_CHECK(ss.snapshots_written == (uint64_t)logged / 37 && ss.last_index == (uint64_t)logged);
+    fprintf(stderr, "  %" PRIu64 " background snapshots for %d records\n",
+            ss.snapshots_written, logged);
+    TC_CHECK(ss.snapshots_written >= 2 && ss.snapshots_written <= (uint64_t)logged / 37 + 1);
+    TC_CHECK(ss.last_index == (uint64_t)logged && ss.snapshot_index == (uint64_t)logged);
     ts_buf live = {0}, want = {0}, again = {0};
     encode_state(store_read_lock(st), &live);
     store_read_unlock(st);
@@ -314,12 +257,13 @@ static void test_snapshot_equals_replay(void)
         TC_CHECK(again.len == want.len && memcmp(again.data, want.data, want.len) == 0);
         store_get_stats(st, &ss);
         TC_CHECK(ss.wal.replayed == (uint64_t)logged - ss.snapshot_index);
-        TC_CHECK(ss.wal.replayed < 37);
+        TC_CHECK(ss.wal.replayed == 0);
         store_close(st);
     }
-    /* Older segments and snapshots were deleted: exactly one of each remains. */
+    /* Older segments and snapshots were deleted: the snapshot at the end
+     * and the (empty) segment after it remain. */
     int snaps = 0, segs = 0;
-    for (int i = 0; i <= logged; i++) {
+    for (int i = 0; i <= logged + 1; i++) {
         char *p = ts_sprintf("%s/snap-%020d.snap", dir, i);
         snaps += access(p, F_OK) == 0;
         free(p);
