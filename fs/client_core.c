@@ -170,6 +170,12 @@ void tess_client_close(tess_client *c)
     free(c);
 }
 
+void tess_client_on_dir_change(tess_client *c, tess_dir_changed_fn fn, void *arg)
+{
+    c->dir_changed = fn;
+    c->dir_changed_arg = arg;
+}
+
 uint64_t tess_client_chunk_size(const tess_client *c) { return c->chunk_size; }
 unsigned tess_client_replicas(const tess_client *c) { return c->replicas; }
 

@@ -146,6 +146,41 @@ int mnt_inode_cached_attr(mnt_itable *t, uint64_t ino, ts_attr *out)
     return rc;
 }
 
+void mnt_inode_note_fresh(mnt_itable *t, const ts_attr *a, int64_t until_ms)
+{
+    pthread_mutex_lock(&t->mu);
+    mnt_inode *in = find_locked(t, a->ino);
+    /* Concurrent changes of one directory answer in any order: the highest
+     * version is the latest state. */
+    if (in && a->version >= in->attr.version) {
+        in->attr = *a;
+        in->fresh_until_ms = until_ms;
+        in->fresh_epoch = t->fresh_epoch;
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+int mnt_inode_fresh_attr(mnt_itable *t, uint64_t ino, ts_attr *out)
+{
+    int rc = TS_ENOENT;
+
+    pthread_mutex_lock(&t->mu);
+    mnt_inode *in = find_locked(t, ino);
+    if (in && in->fresh_epoch == t->fresh_epoch && in->fresh_until_ms > ts_mono_ms()) {
+        *out = in->attr;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&t->mu);
+    return rc;
+}
+
+void mnt_inode_stale_all(mnt_itable *t)
+{
+    pthread_mutex_lock(&t->mu);
+    t->fresh_epoch++;
+    pthread_mutex_unlock(&t->mu);
+}
+
 uint64_t mnt_itable_count(mnt_itable *t)
 {
     pthread_mutex_lock(&t->mu);

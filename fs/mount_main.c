@@ -284,6 +284,7 @@ int main(int argc, char **argv)
     }
     mnt_itable_init(&m->itable);
     mnt_inode_note_attr(&m->itable, &root, 1);
+    tess_client_on_dir_change(m->c, mnt_dir_changed, m);
     m->io = (mnt_io){.c = m->c, .t = &m->itable, .readahead_max = m->o.readahead_max};
     pthread_mutex_init(&m->statfs_mu, NULL);
 

@@ -39,7 +39,7 @@
 static const char *const known_keys[] = {
     "listen", "data_dir", "log_file", "log_level", "heartbeat_timeout_ms", "snapshot_every",
     "down_after_ms", "repair", "repair_bytes_per_sec", "repair_max_copies",
-    "wal_fsync", "id", "peers", "join", "raft_tick_ms", "fault_injection", NULL,
+    "wal_fsync", "id", "peers", "join", "raft_tick_ms", "fault_injection", "lease_reads", NULL,
 };
 
 static void usage(FILE *out)
@@ -100,6 +100,9 @@ static void usage(FILE *out)
         "                        needs this server's own entry\n"
         "  raft_tick_ms          Raft clock tick; elections time out after 10-20 ticks,\n"
         "                        heartbeats every 2 (50)\n"
+        "  lease_reads           the leader answers reads without a round to its peers\n"
+        "                        for 8 ticks after a majority confirmed it (true);\n"
+        "                        false confirms every read (ReadIndex)\n"
         "  snapshot_every and wal_fsync apply to the Raft log and snapshots too\n"
         "  fault_injection       accept POST /v1/raft/fault, which cuts this server off\n"
         "                        from chosen peers (false).  For partition tests only\n");
@@ -112,7 +115,7 @@ struct settings {
     int64_t down_after_ms, repair_max_copies;
     int repair;
     uint64_t repair_bytes_per_sec;
-    int wal_fsync, join, fault_injection;
+    int wal_fsync, join, fault_injection, lease_reads;
 };
 
 /* Replicated mode: the group as configured. */
@@ -209,7 +212,8 @@ static int read_settings(const ts_config *cfg, struct settings *s, ts_error *err
         (rc = ts_config_bool(cfg, "wal_fsync", 1, &s->wal_fsync, err)) != 0 ||
         (rc = ts_config_bool(cfg, "join", 0, &s->join, err)) != 0 ||
         (rc = ts_config_bool(cfg, "fault_injection", 0, &s->fault_injection, err)) != 0 ||
-        (rc = ts_config_int(cfg, "raft_tick_ms", 50, &s->raft_tick_ms, err)) != 0)
+        (rc = ts_config_int(cfg, "raft_tick_ms", 50, &s->raft_tick_ms, err)) != 0 ||
+        (rc = ts_config_bool(cfg, "lease_reads", 1, &s->lease_reads, err)) != 0)
         return rc;
     s->id = ts_config_str(cfg, "id", NULL);
     s->peers = ts_config_str(cfg, "peers", NULL);
@@ -348,6 +352,7 @@ int main(int argc, char **argv)
         so.raft_send = raft_transport_send;
         so.raft_send_arg = rt;
         so.raft_tick_ms = (int)s.raft_tick_ms;
+        so.raft_lease_reads = s.lease_reads;
     }
     if (store_open(&so, &st, &err) != 0) {
         TS_ERROR("cannot start: %s", err.msg);
