@@ -75,6 +75,7 @@ struct tess_client {
     size_t nthreads;
     int stopping;
 
+    uint64_t meta_requests;             /* metadata calls made (atomic) */
     tess_dir_changed_fn dir_changed;    /* see tess_client_on_dir_change */
     void *dir_changed_arg;
 };
