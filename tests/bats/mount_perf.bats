@@ -45,6 +45,7 @@ ctime_ns() { python3 -c 'import os, sys; print(os.lstat(sys.argv[1]).st_ctime_ns
     mount_extra "$BATS_TEST_TMPDIR/m2"
     [ "$(mtime_ns "$BATS_TEST_TMPDIR/m2/e")" = "$(mtime_ns "$MNT/e")" ]
     [ "$(stat -c %h "$BATS_TEST_TMPDIR/m2/d")" -eq 2 ]
+    assert_no_sanitizer_reports
 }
 
 @test "a small-file create costs three metadata requests: lookup, create, commit" {
@@ -66,4 +67,5 @@ PY
     [ "$n" -ge 600 ]
     [ "$n" -le 640 ]
     [ "$(ls "$MNT/many" | wc -l)" -eq 200 ]
+    assert_no_sanitizer_reports
 }
