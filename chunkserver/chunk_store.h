@@ -31,7 +31,14 @@
  *
  * A chunk becomes visible (to readers, to the index, to chunk reports) only by
  * fsync + rename + fsync of the directory, so a partial chunk is never
- * visible, even after a crash.  The in-memory index (id -> data dir, length)
+ * visible, even after a crash.  On ext4 and XFS the seal is rename, then one
+ * fsync of the file: there the fsync of an inode also commits the journal
+ * transaction of its rename (which changes the inode's ctime), so one journal
+ * commit makes data, footer and name durable where the portable sequence
+ * costs two -- with three replicas on one disk, six commits become three.  A
+ * crash before that fsync may leave a torn file under its final name; the
+ * scan at open reads every footer and does not serve it (it was never
+ * acknowledged, so nothing refers to it: an orphan for GC).  The in-memory index (id -> data dir, length)
  * of sealed chunks is rebuilt by scanning the data directories at open.
  *
  * Threading: every function may be called from any thread; writers and

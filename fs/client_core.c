@@ -170,6 +170,17 @@ void tess_client_close(tess_client *c)
     free(c);
 }
 
+void tess_client_on_dir_change(tess_client *c, tess_dir_changed_fn fn, void *arg)
+{
+    c->dir_changed = fn;
+    c->dir_changed_arg = arg;
+}
+
+uint64_t tess_client_meta_requests(const tess_client *c)
+{
+    return __atomic_load_n(&c->meta_requests, __ATOMIC_RELAXED);
+}
+
 uint64_t tess_client_chunk_size(const tess_client *c) { return c->chunk_size; }
 unsigned tess_client_replicas(const tess_client *c) { return c->replicas; }
 
@@ -315,6 +326,7 @@ int tess_meta_call(tess_client *c, const char *method, const char *path, json_t 
     uint64_t seq = req && strcmp(method, "POST") == 0 && is_mutation(path) ?
                    request_begin(c, req) : 0;
     char *body = req ? ts_json_dump(req) : NULL;
+    __atomic_add_fetch(&c->meta_requests, 1, __ATOMIC_RELAXED);
     int rc = call_with_retries(c, method, path, body, resp, what, err);
 
     json_decref(req);

@@ -74,6 +74,10 @@ struct tess_client {
     pthread_t *threads;
     size_t nthreads;
     int stopping;
+
+    uint64_t meta_requests;             /* metadata calls made (atomic) */
+    tess_dir_changed_fn dir_changed;    /* see tess_client_on_dir_change */
+    void *dir_changed_arg;
 };
 
 /* One metadata request.  method "GET" or "POST"; req (may be NULL) is

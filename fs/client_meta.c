@@ -23,6 +23,19 @@ static void set_str(json_t *o, const char *key, const char *v)
     json_object_set_new(o, key, json_string(v));
 }
 
+/* Hands the changed directory's attributes of a mutating call's answer to
+ * the client's listener.  A malformed or missing "parent" is ignored: it
+ * only saves the listener a request. */
+static void report_dir_change(tess_client *c, const json_t *resp)
+{
+    json_t *p = json_object_get(resp, "parent");
+    ts_attr dir;
+    ts_error ignored;
+
+    if (c->dir_changed && p && ts_attr_from_json(p, &dir, &ignored) == 0)
+        c->dir_changed(c->dir_changed_arg, &dir);
+}
+
 /* Issues a POST and decodes the "attr" of the answer into out (may be NULL). */
 static int attr_call(tess_client *c, const char *path, json_t *req, const char *what,
                      ts_attr *out, json_t **resp_out, ts_error *err)
@@ -32,6 +45,7 @@ static int attr_call(tess_client *c, const char *path, json_t *req, const char *
 
     if ((rc = tess_meta_call(c, "POST", path, req, &resp, what, err)) != 0)
         return rc;
+    report_dir_change(c, resp);
     if (out) {
         json_t *a = json_object_get(resp, "attr");
         if (!a) {
@@ -58,6 +72,8 @@ static int void_call(tess_client *c, const char *path, json_t *req, const char *
     json_t *resp = NULL;
     int rc = tess_meta_call(c, "POST", path, req, &resp, what, err);
 
+    if (rc == 0)
+        report_dir_change(c, resp);
     json_decref(resp);
     return rc;
 }

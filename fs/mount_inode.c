@@ -125,6 +125,10 @@ void mnt_inode_note_attr(mnt_itable *t, const ts_attr *a, int kernel)
     pthread_mutex_lock(&t->mu);
     mnt_inode *in = find_locked(t, a->ino);
     if (in) {
+        /* An answer that crossed a change of ours may be older than what a
+         * fresh note holds: the next getattr asks the server. */
+        if (a->version != in->attr.version)
+            in->fresh_until_ms = 0;
         in->attr = *a;
         if (kernel)
             in->kernel_version = a->version;
@@ -132,18 +136,51 @@ void mnt_inode_note_attr(mnt_itable *t, const ts_attr *a, int kernel)
     pthread_mutex_unlock(&t->mu);
 }
 
-int mnt_inode_cached_attr(mnt_itable *t, uint64_t ino, ts_attr *out)
+/* Copies ino's cached attributes (only while fresh, when fresh_only). */
+static int copy_attr(mnt_itable *t, uint64_t ino, int fresh_only, ts_attr *out)
 {
     int rc = TS_ENOENT;
 
     pthread_mutex_lock(&t->mu);
     mnt_inode *in = find_locked(t, ino);
-    if (in) {
+    if (in && (!fresh_only || (in->fresh_epoch == t->fresh_epoch &&
+                               in->fresh_until_ms > ts_mono_ms()))) {
         *out = in->attr;
         rc = 0;
     }
     pthread_mutex_unlock(&t->mu);
     return rc;
+}
+
+int mnt_inode_cached_attr(mnt_itable *t, uint64_t ino, ts_attr *out)
+{
+    return copy_attr(t, ino, 0, out);
+}
+
+void mnt_inode_note_fresh(mnt_itable *t, const ts_attr *a, int64_t until_ms)
+{
+    pthread_mutex_lock(&t->mu);
+    mnt_inode *in = find_locked(t, a->ino);
+    /* Concurrent changes of one directory answer in any order: the highest
+     * version is the latest state. */
+    if (in && a->version >= in->attr.version) {
+        in->attr = *a;
+        in->fresh_until_ms = until_ms;
+        in->fresh_epoch = t->fresh_epoch;
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+int mnt_inode_fresh_attr(mnt_itable *t, uint64_t ino, ts_attr *out)
+{
+    return copy_attr(t, ino, 1, out);
+}
+
+void mnt_inode_stale_all(mnt_itable *t)
+{
+    pthread_mutex_lock(&t->mu);
+    t->fresh_epoch++;
+    pthread_mutex_unlock(&t->mu);
 }
 
 uint64_t mnt_itable_count(mnt_itable *t)

@@ -45,6 +45,9 @@ typedef struct mnt_inode {
     ts_attr attr;               /* last attributes seen (guarded by the table lock) */
     uint64_t kernel_version;    /* attr.version the kernel was last given */
     int64_t nocaps_until_ms;    /* "security.capability" known absent until then */
+    int64_t fresh_until_ms;     /* attr came with this mount's own change: answers
+                                 * getattr without the server until then */
+    uint64_t fresh_epoch;       /* ... while it equals the table's */
     struct mnt_file *file;      /* open-file state (mount_io.c), NULL when not open */
     uint64_t file_handles;      /* open file handles sharing `file` */
     UT_hash_handle hh;
@@ -54,6 +57,7 @@ typedef struct mnt_itable {
     pthread_mutex_t mu;
     mnt_inode *map;
     uint64_t count;
+    uint64_t fresh_epoch;       /* bumped by mnt_inode_stale_all */
 } mnt_itable;
 
 /* An empty table holding the root (inode 1, pinned). */
@@ -82,6 +86,21 @@ int mnt_inode_unpin(mnt_itable *t, mnt_inode *in);
 void mnt_inode_note_attr(mnt_itable *t, const ts_attr *a, int kernel);
 /* Copy of the cached attributes of ino; 0 or TS_ENOENT when not cached. */
 int mnt_inode_cached_attr(mnt_itable *t, uint64_t ino, ts_attr *out);
+
+/* The server's answer to a change this mount made reported the new
+ * attributes of an inode (a directory whose entries it changed): cache
+ * them, unless a newer version is cached already, as good enough to answer
+ * a getattr until until_ms (ts_mono_ms clock).  The kernel drops its
+ * cached attributes of a directory after every create or unlink in it; its
+ * next permission check then costs no round trip. */
+void mnt_inode_note_fresh(mnt_itable *t, const ts_attr *a, int64_t until_ms);
+/* Copy of ino's attributes when they are still fresh (above): 0, or
+ * TS_ENOENT (ask the server). */
+int mnt_inode_fresh_attr(mnt_itable *t, uint64_t ino, ts_attr *out);
+/* Something changed in a way whose result is not known here (a rename
+ * moves an inode this mount cannot name; xattrs and setattr change ctime):
+ * every getattr asks the server until the next fresh note. */
+void mnt_inode_stale_all(mnt_itable *t);
 
 /* Number of entries (for the log and the tests). */
 uint64_t mnt_itable_count(mnt_itable *t);

@@ -284,6 +284,7 @@ int main(int argc, char **argv)
     }
     mnt_itable_init(&m->itable);
     mnt_inode_note_attr(&m->itable, &root, 1);
+    tess_client_on_dir_change(m->c, mnt_dir_changed, m);
     m->io = (mnt_io){.c = m->c, .t = &m->itable, .readahead_max = m->o.readahead_max};
     pthread_mutex_init(&m->statfs_mu, NULL);
 
@@ -314,7 +315,8 @@ int main(int argc, char **argv)
     fuse_loop_cfg_set_idle_threads(loop, m->o.max_threads);
     rc = fuse_session_loop_mt(m->se, loop) != 0;
     fuse_loop_cfg_destroy(loop);
-    TS_INFO("session ended (%s)", rc ? "error" : "unmounted or signalled");
+    TS_INFO("session ended (%s); %llu metadata requests made", rc ? "error" : "unmounted or signalled",
+            (unsigned long long)tess_client_meta_requests(m->c));
 unmount:
     fuse_session_unmount(m->se);
 remove_handlers:

@@ -67,6 +67,10 @@ void mnt_attr_to_stat(const ts_attr *a, struct stat *st);
 void mnt_reply_entry(fuse_req_t req, const ts_attr *a);
 void mnt_fill_entry(mnt_ctx *m, const ts_attr *a, struct fuse_entry_param *e);
 
+/* tess_client_on_dir_change listener (arg: the mnt_ctx): the directory's
+ * new attributes answer the kernel's next getattr of it for attr_timeout. */
+void mnt_dir_changed(void *arg, const ts_attr *dir);
+
 /* Owner of a new inode under parent: the caller's uid and gid (the
  * parent's gid when it is setgid); *mode gains S_ISGID for a directory
  * there. */

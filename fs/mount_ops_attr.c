@@ -160,13 +160,29 @@ static int fresh_attr(mnt_ctx *m, uint64_t ino, ts_attr *a, ts_error *e)
     return 0;
 }
 
+void mnt_dir_changed(void *arg, const ts_attr *dir)
+{
+    mnt_ctx *m = arg;
+
+    mnt_inode_note_fresh(&m->itable, dir, ts_mono_ms() + (int64_t)(m->o.attr_timeout * 1000));
+}
+
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     mnt_ctx *m = mnt_of(req);
     struct stat st;
     ts_attr a;
     ts_error e;
-    int rc = fresh_attr(m, ino, &a, &e);
+    int rc = 0;
+
+    if (mnt_inode_fresh_attr(&m->itable, ino, &a) == 0) {
+        /* Known from our own change just now (a directory after a create
+         * in it): what the server would answer. */
+        mnt_io_overlay(&m->io, ino, &a);
+        mnt_inode_note_attr(&m->itable, &a, 1);
+    } else {
+        rc = fresh_attr(m, ino, &a, &e);
+    }
 
     (void)fi;
     if (rc != 0) {
@@ -227,6 +243,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
         rc = fresh_attr(m, ino, &a, &e);
     } else {
         rc = mnt_io_setattr(&m->io, ino, &r, &a, &e);
+        mnt_inode_stale_all(&m->itable);
         if (rc == 0) {
             mnt_io_overlay(&m->io, ino, &a);
             mnt_inode_note_attr(&m->itable, &a, 1);
@@ -400,6 +417,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
         f |= TESS_XATTR_REPLACE;
     caps_note(m, ino, 0);
     rc = tess_setxattr(m->c, ino, name, value, size, f, &e);
+    mnt_inode_stale_all(&m->itable);
     if (rc != 0) {
         mnt_reply_err(req, "setxattr", rc, &e);
         return;
@@ -419,6 +437,7 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
     }
     caps_note(m, ino, 0);
     rc = tess_removexattr(m->c, ino, name, &e);
+    mnt_inode_stale_all(&m->itable);
     if (rc != 0) {
         mnt_reply_err(req, "removexattr", rc, &e);
         return;

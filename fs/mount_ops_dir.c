@@ -200,8 +200,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
     rc = sticky_check(req, parent, name, &e);
     if (rc == 0)
         rc = sticky_check(req, newparent, newname, &e);
-    if (rc == 0)
+    if (rc == 0) {
         rc = tess_rename(m->c, parent, name, newparent, newname, f, &e);
+        mnt_inode_stale_all(&m->itable);    /* also when failed: it may have been applied */
+    }
     if (rc != 0) {
         mnt_reply_err(req, "rename", rc, &e);
         return;

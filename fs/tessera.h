@@ -88,6 +88,15 @@ const char *tess_client_meta_addr(const tess_client *c);
  * tess_client_close). */
 size_t tess_client_meta_count(const tess_client *c);
 const char *tess_client_meta_at(const tess_client *c, size_t i);
+/* Called after a namespace change made through c (create, mkdir, symlink,
+ * link, unlink, rmdir) with the directory's attributes as the change left
+ * them, when the server reports them (PROTOCOL.md "parent"); on the thread
+ * that made the call.  Set it before the client is shared between threads. */
+typedef void (*tess_dir_changed_fn)(void *arg, const ts_attr *dir);
+void tess_client_on_dir_change(tess_client *c, tess_dir_changed_fn fn, void *arg);
+/* Metadata calls made through c so far (each counted once, whatever its
+ * retries). */
+uint64_t tess_client_meta_requests(const tess_client *c);
 /* An operator call to the metadata service (e.g. POST /v1/raft/add): sent
  * to the leader with the same redirects and retries as every other call.
  * req (may be NULL) is consumed; *resp is the answer object on success. */

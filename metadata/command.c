@@ -450,9 +450,37 @@ int cmd_decode(const void *p, size_t len, cmd *c, ts_error *err)
 
 /* ---- apply ---- */
 
+/* The directory a command adds an entry to or removes one from; 0 for the
+ * others (rename touches two and reports neither). */
+static uint64_t changed_dir(const cmd *c)
+{
+    switch (c->type) {
+    case CMD_MKDIR: return c->u.mkdir.parent;
+    case CMD_CREATE: return c->u.create.parent;
+    case CMD_UNLINK:
+    case CMD_RMDIR: return c->u.unlink.parent;
+    case CMD_SYMLINK: return c->u.symlink.parent;
+    case CMD_LINK: return c->u.link.new_parent;
+    default: return 0;
+    }
+}
+
+static int apply_one(ns_state *ns, const cmd *c, cmd_result *res, ts_error *err);
+
 int cmd_apply(ns_state *ns, const cmd *c, cmd_result *res, ts_error *err)
 {
     memset(res, 0, sizeof(*res));
+    int rc = apply_one(ns, c, res, err);
+    uint64_t dir = changed_dir(c);
+    if (rc == 0 && dir != 0) {
+        ts_error ignored;
+        res->has_parent = ns_getattr(ns, dir, &res->parent, &ignored) == 0;
+    }
+    return rc;
+}
+
+static int apply_one(ns_state *ns, const cmd *c, cmd_result *res, ts_error *err)
+{
     switch (c->type) {
     case CMD_MKDIR:
         return ns_mkdir(ns, c->u.mkdir.parent, c->u.mkdir.name, c->u.mkdir.mode, c->u.mkdir.uid,

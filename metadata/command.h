@@ -107,6 +107,12 @@ typedef struct cmd_result {
     ts_attr attr;           /* the affected inode (mkdir/create/symlink/link/setattr/commit) */
     int created;            /* CMD_CREATE: 1 when a new file was made */
     uint32_t replaced;      /* CMD_REPLACE_EXTENTS: files whose CAS succeeded */
+    /* The directory whose entries changed, as it is after the command
+     * (mkdir/create/symlink/link/unlink/rmdir), so a client can refresh its
+     * cached attributes without asking again.  Not kept in the session
+     * table: a retried request's answer simply lacks it (has_parent 0). */
+    ts_attr parent;
+    int has_parent;
 } cmd_result;
 
 /* "mkdir", "commit", ...; "unknown" otherwise. */

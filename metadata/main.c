@@ -47,7 +47,7 @@ static const char *const known_keys[] = {
     "gc", "gc_grace_ms", "gc_deletes_per_sec", "compact", "compact_background",
     "compact_interval_ms", "compact_min_age_ms", "compact_bytes_per_sec", "compact_chunk_size", "compact_min_extents",
     "compact_small_extent", "compact_small_file", "compact_min_pack_files",
-    "compact_repack_live_percent", NULL,
+    "compact_repack_live_percent", "lease_reads", NULL,
 };
 
 static void usage(FILE *out)
@@ -135,6 +135,9 @@ static void usage(FILE *out)
         "                        needs this server's own entry\n"
         "  raft_tick_ms          Raft clock tick; elections time out after 10-20 ticks,\n"
         "                        heartbeats every 2 (50)\n"
+        "  lease_reads           the leader answers reads without a round to its peers\n"
+        "                        for 8 ticks after a majority confirmed it (true);\n"
+        "                        false confirms every read (ReadIndex)\n"
         "  snapshot_every and wal_fsync apply to the Raft log and snapshots too\n"
         "  fault_injection       accept POST /v1/raft/fault, which cuts this server off\n"
         "                        from chosen peers (false).  For partition tests only\n");
@@ -150,7 +153,7 @@ struct settings {
     int64_t compact_interval_ms, compact_min_age_ms, compact_min_extents, compact_min_pack_files, compact_live_pct;
     uint64_t compact_bytes_per_sec, compact_chunk_size, compact_small_extent, compact_small_file;
     uint64_t repair_bytes_per_sec;
-    int wal_fsync, join, fault_injection;
+    int wal_fsync, join, fault_injection, lease_reads;
 };
 
 /* Replicated mode: the group as configured. */
@@ -270,7 +273,8 @@ static int read_settings(const ts_config *cfg, struct settings *s, ts_error *err
         (rc = ts_config_int(cfg, "compact_min_pack_files", 8, &s->compact_min_pack_files,
                             err)) != 0 ||
         (rc = ts_config_int(cfg, "compact_repack_live_percent", 50, &s->compact_live_pct,
-                            err)) != 0)
+                            err)) != 0 ||
+        (rc = ts_config_bool(cfg, "lease_reads", 1, &s->lease_reads, err)) != 0)
         return rc;
     if (s->compact_min_age_ms < 0)
         return ts_fail(err, TS_EINVAL, "compact_min_age_ms must not be negative");
@@ -430,6 +434,7 @@ int main(int argc, char **argv)
         so.raft_send = raft_transport_send;
         so.raft_send_arg = rt;
         so.raft_tick_ms = (int)s.raft_tick_ms;
+        so.raft_lease_reads = s.lease_reads;
     }
     if (store_open(&so, &st, &err) != 0) {
         TS_ERROR("cannot start: %s", err.msg);

@@ -88,6 +88,14 @@ static json_t *empty_reply(void)
     return o;
 }
 
+/* Adds the changed directory's attributes to a reply (see cmd_result). */
+static json_t *with_parent(json_t *o, const cmd_result *res)
+{
+    if (res->has_parent)
+        api_set(o, "parent", ts_attr_to_json(&res->parent));
+    return o;
+}
+
 int api_request_id(const json_t *b, cmd *c, ts_error *err)
 {
     const json_t *jc = json_object_get(b, "client");
@@ -123,7 +131,7 @@ static int submit(meta_api *api, const json_t *b, cmd *c, int want_attr, ts_http
     cmd_free(c);
     if (rc)
         return api_fail(resp, &e);
-    return api_reply(resp, want_attr ? attr_reply(&res.attr) : empty_reply());
+    return api_reply(resp, with_parent(want_attr ? attr_reply(&res.attr) : empty_reply(), &res));
 }
 
 /* ---- reads ---- */
@@ -332,7 +340,7 @@ static int h_create(meta_api *api, const json_t *b, ts_http_response *resp)
         return api_fail(resp, &e);
     json_t *o = attr_reply(&res.attr);
     api_set(o, "created", json_boolean(res.created));
-    return api_reply(resp, o);
+    return api_reply(resp, with_parent(o, &res));
 }
 
 static int remove_entry(meta_api *api, const json_t *b, int type, ts_http_response *resp)

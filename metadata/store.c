@@ -290,6 +290,7 @@ static int open_replicated(store *s, const store_opts *opts, ts_error *err)
         .id = opts->raft_id,
         .bootstrap = opts->raft_peers,
         .tick_ms = opts->raft_tick_ms,
+        .lease_reads = opts->raft_lease_reads,
         .fsync = opts->wal_fsync,
         .ops = { .send = store_raft_send, .apply = store_raft_apply, .restore = store_raft_restore,
                  .arg = s },

@@ -79,6 +79,7 @@ typedef struct store_opts {
     void (*raft_send)(void *arg, uint64_t to, const char *addr, const void *buf, size_t len);
     void *raft_send_arg;
     int raft_tick_ms;            /* 0 = 50 */
+    int raft_lease_reads;        /* leader lease reads (raft_node.h) */
     int raft_timeout_ms;         /* a proposal or read barrier gives up after (0 = 5000) */
 } store_opts;
 

@@ -28,7 +28,11 @@
  *            append rd.entries, fsync
  *         4. if rd.hard_state_changed: persist (term, vote) atomically
  *         5. send rd.msgs (only now: a vote or an ack must never leave
- *            before what it promises is durable); MSG_SNAP messages carry no
+ *            before what it promises is durable -- a leader's APPEND and
+ *            HEARTBEAT may go before steps 3-4 when rd.role is LEADER, no
+ *            hard state changed and no snapshot is installed, since the
+ *            core counts the leader's own entries toward a commit only
+ *            once raft_advance says they are stable); MSG_SNAP messages carry no
  *            bytes -- attach rd.msgs[i].len bytes at offset rd.msgs[i].offset
  *            of the local snapshot rd.msgs[i].snap.index
  *         6. apply rd.committed in order; answer rd.reads once applied

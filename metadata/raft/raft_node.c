@@ -43,6 +43,7 @@ typedef struct waiter {
     size_t res_size;
     uint64_t index, term, ctx;
     uint64_t size;             /* REQ_SNAPSHOT: of the image */
+    int64_t started_ms;         /* REQ_READ: when its round started */
     int proposed, done, abandoned, rc;
     struct waiter *next;
 } waiter;
@@ -69,6 +70,12 @@ struct raft_node {
     raft_status status;        /* cached, under mu */
     raft_storage_stats storage_stats;
     uint64_t next_ctx;
+    /* Leader lease (raft_node_read_barrier), under mu. */
+    int64_t lease_ms;          /* length of a lease; 0 = lease reads off */
+    int64_t lease_until_ms;    /* reads need no round until then ... */
+    uint64_t lease_term;       /* ... while leading in this term */
+    int64_t lease_renew_ms;    /* when the last background round was queued */
+    int64_t votes_after_ms;    /* (pre-)vote requests are dropped until then */
 };
 
 /* The CLOCK_MONOTONIC time ms milliseconds from now (the condition
@@ -125,6 +132,29 @@ static void complete(raft_node *n, waiter *w, int rc)
 /* ---- driver -------------------------------------------------------------- */
 
 static int snapshot_taken(raft_node *n, uint64_t index, uint64_t size);
+static void lease_revoke(raft_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    n->lease_until_ms = 0;
+    pthread_mutex_unlock(&n->mu);
+}
+
+/* A read round that started at started_ms was confirmed by a majority. */
+static void lease_extend(raft_node *n, int64_t started_ms)
+{
+    if (n->lease_ms == 0 || raft_role(n->r) != RAFT_LEADER)
+        return;
+    pthread_mutex_lock(&n->mu);
+    uint64_t term = raft_term(n->r);
+    int64_t until = started_ms + n->lease_ms;
+    if (n->lease_term != term) {
+        n->lease_term = term;
+        n->lease_until_ms = until;
+    } else if (until > n->lease_until_ms) {
+        n->lease_until_ms = until;
+    }
+    pthread_mutex_unlock(&n->mu);
+}
 
 static void start_request(raft_node *n, waiter *w)
 {
@@ -135,9 +165,12 @@ static void start_request(raft_node *n, waiter *w)
         break;
     case REQ_READ:
         w->ctx = ++n->next_ctx;
+        w->started_ms = ts_mono_ms();
         rc = raft_read_index(n->r, w->ctx);
         break;
     case REQ_CONF:
+        /* Majorities change; a removed leader hands over (TIMEOUT_NOW). */
+        lease_revoke(n);
         rc = raft_propose_conf(n->r, w->op, w->id, w->addr, &w->index);
         w->term = raft_term(n->r);
         break;
@@ -145,6 +178,7 @@ static void start_request(raft_node *n, waiter *w)
         complete(n, w, snapshot_taken(n, w->index, w->size));
         return;
     default:
+        lease_revoke(n);    /* the target campaigns ignoring stickiness */
         complete(n, w, raft_transfer(n->r, w->id));
         return;
     }
@@ -190,6 +224,7 @@ static void finish_reads(raft_node *n, const raft_ready *rd)
                 } else {
                     (*pp)->index = rd->reads[i].index;
                     (*pp)->ctx = 0;     /* confirmed: waits for applied >= index */
+                    lease_extend(n, (*pp)->started_ms);
                 }
                 break;
             }
@@ -344,6 +379,41 @@ static int read_piece(raft_node *n, raft_msg *m, uint8_t **buf)
     return 0;
 }
 
+/* Messages a leader may send before its own fsync: appends and heartbeats
+ * promise nothing about the leader's disk (Raft thesis 10.2.1), and the
+ * core counts the leader's own entries toward a commit only once persisted
+ * (its `stable` index), so the leader's fsync overlaps the followers'
+ * network hop and fsync instead of preceding them.  Everything else --
+ * votes, acknowledgements, anything sent with a new term or vote to
+ * persist -- still leaves only after persisting. */
+static int send_early(const raft_ready *rd, const raft_msg *m)
+{
+    return rd->role == RAFT_LEADER && !rd->hard_state_changed && rd->snapshot == NULL &&
+           (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT);
+}
+
+/* Sends the messages of rd with send_early() == early. */
+static void send_msgs(raft_node *n, const raft_ready *rd, int early, ts_buf *b, uint8_t **piece)
+{
+    raft_status st;
+    raft_get_status(n->r, &st);
+    for (size_t i = 0; i < rd->n_msgs; i++) {
+        if (send_early(rd, &rd->msgs[i]) != early)
+            continue;
+        if (rd->msgs[i].type == RAFT_MSG_TIMEOUT_NOW)
+            lease_revoke(n);    /* also a transfer the core starts itself */
+        /* A server that joins starts without a configuration: it answers
+         * the leader before it knows its address ("" = the transport
+         * resolves the id, e.g. from where the last message came). */
+        const raft_member *m = raft_conf_find(&st.conf, rd->msgs[i].to);
+        if (rd->msgs[i].type == RAFT_MSG_SNAP && read_piece(n, &rd->msgs[i], piece) != 0)
+            continue;   /* image replaced meanwhile: the leader starts over */
+        b->len = 0;
+        raft_msg_encode(&rd->msgs[i], b);
+        n->o.ops.send(n->o.ops.arg, rd->msgs[i].to, m ? m->addr : "", b->data, b->len);
+    }
+}
+
 static void process_ready(raft_node *n)
 {
     ts_error err;
@@ -352,6 +422,7 @@ static void process_ready(raft_node *n)
     while (raft_has_ready(n->r)) {
         raft_ready rd;
         raft_get_ready(n->r, &rd);
+        send_msgs(n, &rd, 1, &b, &piece);
         if (rd.snapshot_chunk != NULL)
             write_piece(n, rd.snapshot_chunk);
         /* The memory state is ahead of the disk if this fails: stop. */
@@ -361,19 +432,7 @@ static void process_ready(raft_node *n)
             restore_image(n, rd.snapshot->index);
             prune_images(n, rd.snapshot->index);
         }
-        raft_status st;
-        raft_get_status(n->r, &st);
-        for (size_t i = 0; i < rd.n_msgs; i++) {
-            /* A server that joins starts without a configuration: it answers
-             * the leader before it knows its address ("" = the transport
-             * resolves the id, e.g. from where the last message came). */
-            const raft_member *m = raft_conf_find(&st.conf, rd.msgs[i].to);
-            if (rd.msgs[i].type == RAFT_MSG_SNAP && read_piece(n, &rd.msgs[i], &piece) != 0)
-                continue;   /* image replaced meanwhile: the leader starts over */
-            b.len = 0;
-            raft_msg_encode(&rd.msgs[i], &b);
-            n->o.ops.send(n->o.ops.arg, rd.msgs[i].to, m ? m->addr : "", b.data, b.len);
-        }
+        send_msgs(n, &rd, 0, &b, &piece);
         for (size_t i = 0; i < rd.n_committed; i++)
             apply_entry(n, &rd.committed[i]);
         raft_advance(n->r, &rd);
@@ -409,7 +468,12 @@ static void *driver(void *arg)
             msgs = m->next;
             raft_msg rm;
             if (raft_msg_decode(m->b.data, m->b.len, &rm) == 0) {
-                if (raft_step(n->r, &rm) != 0)
+                int vote_req = rm.type == RAFT_MSG_PREVOTE || rm.type == RAFT_MSG_VOTE;
+                if (vote_req && !(rm.flags & RAFT_FLAG_TRANSFER) &&
+                    ts_mono_ms() < n->votes_after_ms)
+                    TS_DEBUG("raft %s: ignoring a vote request right after start (lease "
+                             "of a leader this server may have acknowledged)", n->o.dir);
+                else if (raft_step(n->r, &rm) != 0)
                     TS_DEBUG("raft %s: dropped a malformed %s", n->o.dir,
                              raft_msg_type_name(rm.type));
                 raft_msg_release(&rm);
@@ -434,6 +498,9 @@ static void *driver(void *arg)
         pthread_mutex_lock(&n->mu);
         raft_get_status(n->r, &n->status);
         raft_storage_get_stats(n->st, &n->storage_stats);
+        if (n->status.role != RAFT_LEADER || n->status.term != n->lease_term ||
+            n->status.transfer_target != 0)
+            n->lease_until_ms = 0;
     }
     pthread_mutex_unlock(&n->mu);
     return NULL;
@@ -473,6 +540,9 @@ int raft_node_start(const raft_node_opts *o, raft_node **out, ts_error *err)
         goto fail_stop;
     if (rs.n_entries == 0 && rs.snapshot == NULL && rs.term == 0)
         rs.bootstrap = o->bootstrap;
+    if (o->lease_reads && n->o.election_ticks > 2)
+        n->lease_ms = (int64_t)(n->o.election_ticks - 2) * n->o.tick_ms;
+    n->votes_after_ms = ts_mono_ms() + (int64_t)n->o.election_ticks * n->o.tick_ms;
     raft_config cfg = {0};
     cfg.id = o->id;
     cfg.election_ticks = n->o.election_ticks;
@@ -614,8 +684,39 @@ int raft_node_propose(raft_node *n, const void *data, size_t len, void *result,
     return run_request(n, w, result, timeout_ms, leader_addr, err);
 }
 
+/* Under mu: 1 when a read may be answered now under the lease.  The
+ * cached status must show everything committed applied (a new leader may
+ * still be applying what earlier terms committed). */
+static int lease_read_ok(raft_node *n, int64_t now)
+{
+    const raft_status *st = &n->status;
+
+    return n->lease_ms > 0 && now < n->lease_until_ms && st->role == RAFT_LEADER &&
+           st->term == n->lease_term && st->transfer_target == 0 && st->applied >= st->commit;
+}
+
 int raft_node_read_barrier(raft_node *n, int timeout_ms, char *leader_addr, ts_error *err)
 {
+    int64_t now = ts_mono_ms();
+
+    pthread_mutex_lock(&n->mu);
+    if (!n->stopping && lease_read_ok(n, now)) {
+        if (n->lease_until_ms - now < n->lease_ms / 2 &&
+            now - n->lease_renew_ms >= n->lease_ms / 4) {
+            /* Extend the lease in the background: nobody waits for this
+             * round (abandoned: the driver frees it when it completes). */
+            waiter *bg = ts_calloc(1, sizeof(*bg));
+            bg->kind = REQ_READ;
+            bg->abandoned = 1;
+            *n->queued_tail = bg;
+            n->queued_tail = &bg->next;
+            n->lease_renew_ms = now;
+            wake_driver(n);
+        }
+        pthread_mutex_unlock(&n->mu);
+        return 0;
+    }
+    pthread_mutex_unlock(&n->mu);
     waiter *w = ts_calloc(1, sizeof(*w));
     w->kind = REQ_READ;
     return run_request(n, w, NULL, timeout_ms, leader_addr, err);

@@ -81,6 +81,7 @@ typedef struct raft_node_opts {
     uint64_t snapshot_every;    /* synchronous mode: applied entries between snapshots
                                  * (default 10000) */
     uint32_t snapshot_chunk;    /* bytes per InstallSnapshot piece (default 1 MiB) */
+    int lease_reads;            /* 1: leader lease reads (see raft_node_read_barrier) */
     raft_node_ops ops;
 } raft_node_opts;
 
@@ -102,7 +103,22 @@ int raft_node_receive(raft_node *n, const void *buf, size_t len);
 int raft_node_propose(raft_node *n, const void *data, size_t len, void *result,
                       size_t result_size, int timeout_ms, char *leader_addr, ts_error *err);
 /* Waits until reads here are linearizable (ReadIndex).  0, TS_ENOTLEADER,
- * TS_ETIMEDOUT, TS_EUNAVAIL. */
+ * TS_ETIMEDOUT, TS_EUNAVAIL.
+ *
+ * With lease_reads, a leader whose ReadIndex round started at time T was
+ * confirmed by a majority answers at once, without a round, until
+ * T + (election_ticks - 2) * tick_ms: every server that acknowledged the
+ * round heard from this leader after T and ignores (pre-)votes for an
+ * election timeout after that (leader stickiness, raft.c), so no other
+ * leader can be elected, let alone commit, before the lease ends.  The
+ * lease needs what stickiness does not cover: a server ignores vote
+ * requests for an election timeout after it starts (it may have
+ * acknowledged a round just before a restart), and a leader gives its
+ * lease up before any leadership transfer or membership change and when
+ * it stops leading.  Reads in the second half of a lease start a round
+ * in the background that extends it.  Clocks: the monotonic clocks of the
+ * servers must not drift apart by more than the two ticks of margin over
+ * one lease -- a far smaller demand than the tick itself. */
 int raft_node_read_barrier(raft_node *n, int timeout_ms, char *leader_addr, ts_error *err);
 /* Membership and leadership changes (raft_propose_conf / raft_transfer),
  * waiting for the change to be applied (conf) or started (transfer). */

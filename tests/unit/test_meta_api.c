@@ -87,6 +87,7 @@ static void test_namespace_calls(void)
     r = call("POST", "/v1/ns/symlink", "{\"parent\":2,\"name\":\"l\",\"target\":\"f\",\"uid\":0,"
                                        "\"gid\":0}");
     TC_CHECK(r.status == 200);
+    TC_CHECK(jint(r.json, "parent", "ino") == 2);
     json_int_t l = jint(r.json, "attr", "ino");
     reply_free(&r);
     char body[200];
@@ -114,8 +115,14 @@ static void test_namespace_calls(void)
                                       "\"new_name\":\"l2\",\"flags\":0}");
     TC_CHECK(r.status == 200 && strcmp(r.text, "{}") == 0);
     reply_free(&r);
+    r = call("POST", "/v1/ns/getattr", "{\"ino\":1}");
+    json_int_t root_version = jint(r.json, "attr", "version");
+    reply_free(&r);
     r = call("POST", "/v1/ns/unlink", "{\"parent\":1,\"name\":\"l2\"}");
     TC_CHECK(r.status == 200);
+    /* The changed directory as the change left it. */
+    TC_CHECK(jint(r.json, "parent", "ino") == 1);
+    TC_CHECK(jint(r.json, "parent", "version") == root_version + 1);
     reply_free(&r);
     r = call("POST", "/v1/ns/rmdir", "{\"parent\":1,\"name\":\"d\"}");
     TC_CHECK(r.status == 409);

@@ -5,7 +5,9 @@
  * elected; concurrent proposals are all applied everywhere, in one order,
  * sharing fsyncs (group commit); a follower answers "not leader" with the
  * leader's address; the leader is stopped and the other two carry on; the
- * stopped server restarts from its directory and catches up.
+ * stopped server restarts from its directory and catches up.  With lease
+ * reads, a leader cut off from its followers still answers reads until its
+ * lease runs out, and only then refuses them.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -33,6 +35,8 @@ typedef struct server {
 } server;
 
 static server sv[SLOTS + 1];
+static int lease_reads;         /* given to the servers started next */
+static int tick_ms = 10;
 static pthread_mutex_t net_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void net_send(void *arg, uint64_t to, const char *addr, const void *buf, size_t len)
@@ -111,7 +115,8 @@ static int start(int id)
     o.snapshot_chunk = 16;
     o.ops.snapshot = sm_snapshot;
     o.ops.restore = sm_restore;
-    o.tick_ms = 10;
+    o.tick_ms = tick_ms;
+    o.lease_reads = lease_reads;
     o.fsync = 1;
     o.seed = (uint64_t)id * 7919;
     o.ops.send = net_send;
@@ -310,8 +315,58 @@ static void test_group(void)
     }
 }
 
+static void test_lease(void)
+{
+    lease_reads = 1;
+    tick_ms = 20;   /* lease: (10 - 2) ticks = 160 ms */
+    for (int id = 1; id <= N; id++) {
+        char name[8];
+        snprintf(name, sizeof(name), "l%d", id);
+        sv[id].id = id;
+        sv[id].cut = 0;
+        sv[id].dir = tdir_fresh("raftlease", name);
+        TC_CHECK(start(id) == 0);
+    }
+    int leader = wait_leader();
+    TC_CHECK(leader != 0);
+    if (leader != 0) {
+        ts_error err;
+        char where[RAFT_ADDR_MAX];
+        struct worker w = {leader, 3, 0};
+        propose_many(&w);
+        TC_CHECK_EQ_U64(w.ok, 3);
+        int64_t before = ts_mono_ms();
+        TC_CHECK(raft_node_read_barrier(sv[leader].node, 2000, where, &err) == 0);
+        /* No round can succeed from here on: the followers hear nothing. */
+        for (int id = 1; id <= N; id++)
+            if (id != leader)
+                sv[id].cut = 1;
+        int rc = raft_node_read_barrier(sv[leader].node, 20, where, &err);
+        if (ts_mono_ms() - before < 80)
+            TC_CHECK(rc == 0);      /* within the lease: answered without a round */
+        else
+            fprintf(stderr, "  (machine too slow to check the lease's first half)\n");
+        int64_t deadline = ts_mono_ms() + 3000;
+        while (rc == 0 && ts_mono_ms() < deadline)
+            rc = raft_node_read_barrier(sv[leader].node, 20, where, &err);
+        int64_t refused_after = ts_mono_ms() - before;
+        TC_CHECK(rc != 0);          /* the lease ran out: no more reads */
+        TC_CHECK(refused_after >= 100);
+        fprintf(stderr, "  lease: reads refused %lld ms after the last confirmed round\n",
+                (long long)refused_after);
+    }
+    for (int id = 1; id <= N; id++) {
+        sv[id].cut = 0;
+        stop(id);
+        tdir_remove(sv[id].dir);
+    }
+    lease_reads = 0;
+    tick_ms = 10;
+}
+
 int main(void)
 {
     TC_RUN(test_group);
+    TC_RUN(test_lease);
     TC_DONE("test_raft_node");
 }
