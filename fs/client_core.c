@@ -116,6 +116,7 @@ int tess_client_open(const tess_client_opts *opts, tess_client **out, ts_error *
     pthread_mutex_init(&c->pool_mu, NULL);
     pthread_mutex_init(&c->suspect_mu, NULL);
     pthread_cond_init(&c->pool_cv, NULL);
+    pthread_cond_init(&c->seq_cv, NULL);
     /* Nonzero: 0 means "no request id" on the wire. */
     while (c->client_id == 0)
         ts_random_bytes(&c->client_id, sizeof(c->client_id));
@@ -163,6 +164,7 @@ void tess_client_close(tess_client *c)
     free(c->pending_seqs);
     tess_servers_free(&c->members);
     pthread_cond_destroy(&c->pool_cv);
+    pthread_cond_destroy(&c->seq_cv);
     pthread_mutex_destroy(&c->pool_mu);
     pthread_mutex_destroy(&c->suspect_mu);
     pthread_mutex_destroy(&c->members_mu);
@@ -269,24 +271,42 @@ static int is_mutation(const char *path)
     return 0;
 }
 
+/* Lowest seq still waiting for its answer, or next_seq when none.
+ * meta_mu held. */
+static uint64_t lowest_pending(const tess_client *c)
+{
+    uint64_t lowest = c->next_seq;
+    for (size_t i = 0; i < c->npending; i++)
+        lowest = TS_MIN(lowest, c->pending_seqs[i]);
+    return lowest;
+}
+
 /* Numbers a mutating request and adds its id to req: "client" (16 hex
  * digits), "seq", and "acked" (every seq below the lowest one still
- * waiting has its answer).  Returns the seq, to pass to request_done. */
+ * waiting has its answer).  Returns the seq, to pass to request_done.
+ *
+ * The server remembers at most SESSION_MAX_RESULTS (256) answers above
+ * `acked` per client and refuses an older seq it no longer remembers (it
+ * cannot tell whether that one was applied).  So one slow request -- a
+ * retry across a failover, a thread descheduled -- must not be overtaken
+ * by 256 later ones of the same client: a new seq waits until it is less
+ * than TESS_SEQ_WINDOW ahead of the lowest pending one. */
+#define TESS_SEQ_WINDOW 128
 static uint64_t request_begin(tess_client *c, json_t *req)
 {
     char hex[17];
     uint64_t seq, lowest;
 
     pthread_mutex_lock(&c->meta_mu);
+    while (c->next_seq - lowest_pending(c) >= TESS_SEQ_WINDOW)
+        pthread_cond_wait(&c->seq_cv, &c->meta_mu);
     seq = c->next_seq++;
     if (c->npending == c->pending_cap) {
         c->pending_cap = c->pending_cap ? 2 * c->pending_cap : 16;
         c->pending_seqs = ts_realloc(c->pending_seqs, c->pending_cap * sizeof(uint64_t));
     }
     c->pending_seqs[c->npending++] = seq;
-    lowest = seq;
-    for (size_t i = 0; i < c->npending; i++)
-        lowest = TS_MIN(lowest, c->pending_seqs[i]);
+    lowest = lowest_pending(c);
     pthread_mutex_unlock(&c->meta_mu);
     snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)c->client_id);
     if (json_object_set_new(req, "client", json_string(hex)) != 0 ||
@@ -306,6 +326,7 @@ static void request_done(tess_client *c, uint64_t seq)
             break;
         }
     }
+    pthread_cond_broadcast(&c->seq_cv);
     pthread_mutex_unlock(&c->meta_mu);
 }
 

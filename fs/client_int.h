@@ -51,6 +51,10 @@ struct tess_client {
     uint64_t next_seq;
     uint64_t *pending_seqs;
     size_t npending, pending_cap;
+    /* Signalled when a request leaves pending_seqs: a new seq waits while
+     * it would run TESS_SEQ_WINDOW or more ahead of the lowest pending one
+     * (see request_begin). */
+    pthread_cond_t seq_cv;
 
     /* Membership cache (GET /v1/cluster/servers). */
     pthread_mutex_t members_mu;

@@ -9,3 +9,10 @@ tests_unit_test_client_cli_LDADD = libtessera.a libtscommon.a $(COMMON_LIBS)
 tests_unit_test_client_io_SOURCES = tests/unit/test_client_io.c
 tests_unit_test_client_io_LDADD = libtessera.a libtscommon.a $(COMMON_LIBS)
 TESTS += tests/unit/test_client tests/unit/test_client_cli tests/unit/test_client_io
+
+# The request-id window of libtessera against a fake metadata server that
+# holds one request (session table limits, metadata/session.h).
+check_PROGRAMS += tests/unit/test_client_seq
+tests_unit_test_client_seq_SOURCES = tests/unit/test_client_seq.c tests/unit/tcheck.h
+tests_unit_test_client_seq_LDADD = libtessera.a libtscommon.a $(COMMON_LIBS)
+TESTS += tests/unit/test_client_seq
