@@ -2,7 +2,8 @@
 # Benchmark of the FUSE mount against a local-disk directory, in the same run:
 #   sequential write and read of SIZE MiB (MB/s), creating 10,000 4 KiB files
 #   in 100 directories (files/s), stat of all of them (entries/s), reading
-#   them back (files/s), 5,000 open-append-close cycles of 128 bytes to one
+#   them back (files/s), the same creates from 8 writers at once (files/s:
+#   many jobs or threads writing small files), 5,000 open-append-close cycles of 128 bytes to one
 #   file (appends/s), cp -r of a source tree (s).
 # Prints each figure for both and the ratio Tessera / local (for the copy
 # time: local / Tessera, so that higher is better everywhere).  The cluster
@@ -47,14 +48,35 @@ seq_read() {
     t0=$(now); dd if="$1/big" of=/dev/null bs=1M status=none; t1=$(now)
     per_s "$size_mib" "$(elapsed "$t0" "$t1")"
 }
-small_files() {   # DIR PHASE: create | stat | read
+small_files() {   # DIR PHASE: create | stat | read | pcreate (8 writers, under DIR/par)
     python3 - "$1" "$2" "$files" <<'PY'
 import os, sys, time
 top, phase, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 dirs = 100
 data = os.urandom(4096)
 t = time.time()
-if phase == "create":
+if phase == "pcreate":
+    writers = 8
+    top = os.path.join(top, "par")
+    os.mkdir(top)
+    for d in range(dirs):
+        os.mkdir(os.path.join(top, "d%03d" % d))
+    pids = []
+    for w in range(writers):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                for i in range(w, n, writers):
+                    with open(os.path.join(top, "d%03d" % (i % dirs), "f%05d" % i), "wb") as f:
+                        f.write(data)
+            finally:
+                os._exit(0)
+        pids.append(pid)
+    for pid in pids:
+        _, st = os.waitpid(pid, 0)
+        assert st == 0, st
+    assert sum(len(os.listdir(os.path.join(top, "d%03d" % d))) for d in range(dirs)) == n
+elif phase == "create":
     for d in range(dirs):
         os.mkdir(os.path.join(top, "d%03d" % d))
     for i in range(n):
@@ -102,11 +124,12 @@ for target in local tessera; do
     if [ "$target" = local ]; then d=$local_dir; else d=$mnt; fi
     r_w=$(seq_write "$d"); r_r=$(seq_read "$d")
     r_c=$(small_files "$d" create); drop; r_s=$(small_files "$d" stat); drop; r_rd=$(small_files "$d" read)
+    r_pc=$(small_files "$d" pcreate)
     r_a=$(appends_bench "$d"); r_t=$(copy_tree "$d")
     if [ "$target" = local ]; then
-        L=([w]=$r_w [r]=$r_r [c]=$r_c [s]=$r_s [rd]=$r_rd [a]=$r_a [t]=$r_t)
+        L=([w]=$r_w [r]=$r_r [c]=$r_c [s]=$r_s [rd]=$r_rd [pc]=$r_pc [a]=$r_a [t]=$r_t)
     else
-        T=([w]=$r_w [r]=$r_r [c]=$r_c [s]=$r_s [rd]=$r_rd [a]=$r_a [t]=$r_t)
+        T=([w]=$r_w [r]=$r_r [c]=$r_c [s]=$r_s [rd]=$r_rd [pc]=$r_pc [a]=$r_a [t]=$r_t)
     fi
 done
 cmp "$work/src" "$mnt/big" || { echo "bench: the big file differs on the mount!" >&2; exit 1; }
@@ -120,5 +143,6 @@ row "sequential read ${size_mib} MiB, cold (MB/s)" "${L[r]}" "${T[r]}" "$(ratio 
 row "create $files x 4 KiB in 100 dirs (files/s)" "${L[c]}" "${T[c]}" "$(ratio "${T[c]}" "${L[c]}")"
 row "stat all of them, cold (entries/s)" "${L[s]}" "${T[s]}" "$(ratio "${T[s]}" "${L[s]}")"
 row "read them back, cold (files/s)" "${L[rd]}" "${T[rd]}" "$(ratio "${T[rd]}" "${L[rd]}")"
+row "the same creates from 8 writers (files/s)" "${L[pc]}" "${T[pc]}" "$(ratio "${T[pc]}" "${L[pc]}")"
 row "$appends open-append-close of 128 B (appends/s)" "${L[a]}" "${T[a]}" "$(ratio "${T[a]}" "${L[a]}")"
 row "cp -r $tree (s; ratio local/tessera)" "${L[t]}" "${T[t]}" "$(ratio "${L[t]}" "${T[t]}")"
