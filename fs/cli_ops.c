@@ -406,6 +406,7 @@ struct drain_watch {
     long long first_held;
     int stuck;
     int64_t complete_since;     /* 0: not complete yet */
+    int64_t started_ms;         /* when this CLI began to wait */
 };
 
 static int drain_done(const json_t *s, bar *b, void *arg)
@@ -433,9 +434,15 @@ static int drain_done(const json_t *s, bar *b, void *arg)
         w->complete_since = 0;
         return 0;
     }
+    int64_t now = ts_mono_ms();
     if (!w->complete_since)
-        w->complete_since = ts_mono_ms();
-    return uncommitted == 0 || ts_mono_ms() - w->complete_since > UNCOMMITTED_GRACE_MS;
+        w->complete_since = now;
+    /* The count of chunks on its disk comes with heartbeats: "nothing
+     * uncommitted" means something only from a heartbeat sent after we
+     * started waiting (chunks written just before would be missed). */
+    long long ago = jint(s, "last_heartbeat_ms_ago");
+    int fresh = ago >= 0 && now - ago > w->started_ms;
+    return (uncommitted == 0 && fresh) || now - w->complete_since > UNCOMMITTED_GRACE_MS;
 }
 
 static void print_drain(const json_t *s)
@@ -496,7 +503,7 @@ static int admin_drain(cli_ctx *ctx, int argc, char **argv)
     }
     json_t *req = json_pack("{s:s}", "id", id);
     if (wait) {
-        struct drain_watch w = { -1, 0, 0 };
+        struct drain_watch w = { -1, 0, 0, ts_mono_ms() };
         bar b;
         bar_init(&b, 0, 1);
         resp = poll_until(ctx, "/v1/admin/drain/status", req, drain_done, &w, &b,

@@ -354,6 +354,11 @@ static int h_drain_status(meta_api *api, const json_t *b, ts_http_response *resp
         return api_fail(resp, &e);
     }
     json_t *o = drain_json(&v, which, &ds);
+    /* How fresh chunks_on_disk is: a client waiting for a drain must not
+     * trust a count from before chunks it knows of were written. */
+    cluster_server_info info;
+    cluster_server(api->cl, id, ts_mono_ms(), &info);
+    api_set(o, "last_heartbeat_ms_ago", json_integer((json_int_t)info.last_heartbeat_ms_ago));
     plan_view_free(&v);
     return api_reply(resp, o);
 }

@@ -341,7 +341,7 @@ leader_id() {
     # no committed chunk is on it, yet the drain waits for the open file's chunks
     wait_until 10 bash -c "\"$TESSERA\" admin drain $victim --status --json | jq -e '.complete and .chunks_uncommitted > 0'"
     sleep 1
-    kill -0 "$drain"
+    kill -0 "$drain" || { echo "drain --wait ended early:"; cat "$BATS_TEST_TMPDIR/drain.out"; false; }
     touch "$go"
     wait_until 20 bash -c "! kill -0 $writer 2>/dev/null"
     wait_until 40 bash -c "! kill -0 $drain 2>/dev/null"
