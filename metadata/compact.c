@@ -98,6 +98,7 @@ struct walk {
     struct snap *s;
     const ns_state *ns;
     int64_t newest_mtime_ns;    /* files modified later are skipped (hot) */
+    int dir_hot;                /* the directory being listed changed later */
     uint64_t *dirs;
     size_t ndirs, cap;
 };
@@ -112,7 +113,7 @@ static int walk_entry(void *arg, const char *name, const ts_attr *a)
             w->dirs = ts_realloc(w->dirs, w->cap * sizeof(uint64_t));
         }
         w->dirs[w->ndirs++] = a->ino;
-    } else if (S_ISREG(a->mode) && a->mtime_ns <= w->newest_mtime_ns) {
+    } else if (S_ISREG(a->mode) && !w->dir_hot && a->mtime_ns <= w->newest_mtime_ns) {
         snap_add_file(w->s, w->ns, a);
     }
     return 0;
@@ -135,7 +136,7 @@ static int snap_take(compact *c, uint64_t root, int64_t newest_mtime_ns, struct 
     int rc = ns_getattr(ns, root, &ra, err);
     if (rc != 0)
         goto unlock;
-    struct walk w = { s, ns, newest_mtime_ns, NULL, 0, 0 };
+    struct walk w = { s, ns, newest_mtime_ns, 0, NULL, 0, 0 };
     if (S_ISREG(ra.mode))
         snap_add_file(s, ns, &ra);
     else if (S_ISDIR(ra.mode))
@@ -143,6 +144,12 @@ static int snap_take(compact *c, uint64_t root, int64_t newest_mtime_ns, struct 
     while (w.ndirs > 0) {
         uint64_t dir = w.dirs[--w.ndirs];
         int more = 0;
+        /* A directory whose entries changed after newest_mtime_ns is being
+         * filled (cp -r, tar x, a job writing its output): its files wait
+         * until it is quiet, so they are packed together instead of in
+         * fragments that would soon need repacking. */
+        ts_attr da;
+        w.dir_hot = ns_getattr(ns, dir, &da, err) == 0 && da.mtime_ns > newest_mtime_ns;
         if (ns_readdir(ns, dir, NULL, UINT32_MAX, walk_entry, &w, &more, err) != 0)
             continue;   /* cannot happen under the lock; skip rather than stop */
     }

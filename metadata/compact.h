@@ -13,7 +13,9 @@
  *
  * Background rounds (when enabled) run every interval_ms while this server
  * leads, copying at most bytes_per_sec (a token bucket; a job is started
- * while tokens remain), over files not modified for min_age_ms; compact_run does the same on demand for a subtree
+ * while tokens remain), over files not modified for min_age_ms in
+ * directories whose entries did not change for as long; compact_run does
+ * the same on demand for a subtree
  * (`tessera admin compact`), or only plans it (dry run).  One run at a
  * time.
  */
