@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include "common/log.h"
 #include "common/util.h"
@@ -41,27 +42,8 @@ struct cluster {
     orphans *orph;           /* reported replicas the namespace does not know */
 };
 
-static uint32_t loc_hash_id(const ts_chunk_id *id)
-{
-    return ptab_hash_bytes(id->b, TS_CHUNK_ID_LEN);
-}
-
-static uint32_t loc_hash(const void *e)
-{
-    return loc_hash_id(&((const struct cl_loc *)e)->id);
-}
-
-static int loc_cmp(const void *e, const void *key)
-{
-    return memcmp(((const struct cl_loc *)e)->id.b, key, TS_CHUNK_ID_LEN);
-}
-
-static int loc_cmp_elem(const void *a, const void *b)
-{
-    return loc_cmp(a, &((const struct cl_loc *)b)->id);
-}
-
-static const ptab_ops loc_ops = { loc_hash, loc_cmp, loc_cmp_elem };
+/* cl_loc starts with its chunk id, as ptab_chunk_id_ops requires. */
+_Static_assert(offsetof(struct cl_loc, id) == 0, "ptab_chunk_id_ops needs the id first");
 
 cluster *cluster_new(int64_t heartbeat_timeout_ms)
 {
@@ -180,7 +162,7 @@ static int server_index(cluster *c, const char *id)
 
 static struct cl_loc *loc_get(const cluster *c, const ts_chunk_id *id)
 {
-    return ptab_find(&c->locs, &loc_ops, loc_hash_id(id), id);
+    return ptab_find(&c->locs, &ptab_chunk_id_ops, ptab_hash_chunk_id(id), id);
 }
 
 static void loc_add(cluster *c, const ts_chunk_id *id, uint16_t srv)
@@ -189,7 +171,7 @@ static void loc_add(cluster *c, const ts_chunk_id *id, uint16_t srv)
     if (!l) {
         l = ts_calloc(1, sizeof(*l));
         l->id = *id;
-        if (ptab_insert(&c->locs, &loc_ops, l, loc_hash_id(id), id) != 0)
+        if (ptab_insert(&c->locs, &ptab_chunk_id_ops, l, ptab_hash_chunk_id(id), id) != 0)
             ts_die("cluster: location table inconsistent");
     }
     for (uint16_t i = 0; i < l->n; i++)
@@ -205,7 +187,7 @@ static void loc_add(cluster *c, const ts_chunk_id *id, uint16_t srv)
 
 static void loc_drop(cluster *c, struct cl_loc *l)
 {
-    ptab_remove(&c->locs, &loc_ops, loc_hash_id(&l->id), &l->id);
+    ptab_remove(&c->locs, &ptab_chunk_id_ops, ptab_hash_chunk_id(&l->id), &l->id);
     c->n_pairs -= l->n;
     free(l->srv);
     free(l);

@@ -5,6 +5,7 @@
 #include "metadata/orphans.h"
 
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include "common/log.h"
 #include "common/util.h"
@@ -22,27 +23,8 @@ struct orphans {
     uint64_t replicas;
 };
 
-static uint32_t hash_id(const ts_chunk_id *id)
-{
-    return ptab_hash_bytes(id->b, TS_CHUNK_ID_LEN);
-}
-
-static uint32_t o_hash(const void *e)
-{
-    return hash_id(&((const struct orphan *)e)->id);
-}
-
-static int o_cmp(const void *e, const void *key)
-{
-    return memcmp(((const struct orphan *)e)->id.b, key, TS_CHUNK_ID_LEN);
-}
-
-static int o_cmp_elem(const void *a, const void *b)
-{
-    return o_cmp(a, &((const struct orphan *)b)->id);
-}
-
-static const ptab_ops o_ops = { o_hash, o_cmp, o_cmp_elem };
+/* struct orphan starts with its chunk id, as ptab_chunk_id_ops requires. */
+_Static_assert(offsetof(struct orphan, id) == 0, "ptab_chunk_id_ops needs the id first");
 
 orphans *orphans_new(void)
 {
@@ -73,12 +55,12 @@ void orphans_free(orphans *o)
 
 void orphans_note(orphans *o, const ts_chunk_id *id, uint16_t srv, int64_t now_ms)
 {
-    struct orphan *e = ptab_find(&o->t, &o_ops, hash_id(id), id);
+    struct orphan *e = ptab_find(&o->t, &ptab_chunk_id_ops, ptab_hash_chunk_id(id), id);
     if (!e) {
         e = ts_calloc(1, sizeof(*e));
         e->id = *id;
         e->since_ms = now_ms;
-        if (ptab_insert(&o->t, &o_ops, e, hash_id(id), id) != 0)
+        if (ptab_insert(&o->t, &ptab_chunk_id_ops, e, ptab_hash_chunk_id(id), id) != 0)
             ts_die("orphans: table inconsistent");
     }
     for (uint16_t k = 0; k < e->n; k++)
@@ -95,7 +77,7 @@ void orphans_note(orphans *o, const ts_chunk_id *id, uint16_t srv, int64_t now_m
 /* Removes e from the table and frees it. */
 static void remove_entry(orphans *o, struct orphan *e)
 {
-    ptab_remove(&o->t, &o_ops, hash_id(&e->id), &e->id);
+    ptab_remove(&o->t, &ptab_chunk_id_ops, ptab_hash_chunk_id(&e->id), &e->id);
     o->replicas -= e->n;
     free(e->srv);
     free(e);
@@ -103,7 +85,7 @@ static void remove_entry(orphans *o, struct orphan *e)
 
 void orphans_drop(orphans *o, const ts_chunk_id *id, uint16_t srv)
 {
-    struct orphan *e = ptab_find(&o->t, &o_ops, hash_id(id), id);
+    struct orphan *e = ptab_find(&o->t, &ptab_chunk_id_ops, ptab_hash_chunk_id(id), id);
     for (uint16_t k = 0; e && k < e->n; k++)
         if (e->srv[k] == srv) {
             e->srv[k] = e->srv[--e->n];
@@ -141,7 +123,7 @@ void orphans_forget_server(orphans *o, uint16_t srv)
 
 size_t orphans_take(orphans *o, const ts_chunk_id *id, uint16_t *srv, size_t max)
 {
-    struct orphan *e = ptab_find(&o->t, &o_ops, hash_id(id), id);
+    struct orphan *e = ptab_find(&o->t, &ptab_chunk_id_ops, ptab_hash_chunk_id(id), id);
     if (!e)
         return 0;
     size_t n = e->n < max ? e->n : max;
@@ -152,7 +134,7 @@ size_t orphans_take(orphans *o, const ts_chunk_id *id, uint16_t *srv, size_t max
 
 int orphans_holds(const orphans *o, const ts_chunk_id *id, uint16_t srv, int64_t seen_by_ms)
 {
-    const struct orphan *e = ptab_find(&o->t, &o_ops, hash_id(id), id);
+    const struct orphan *e = ptab_find(&o->t, &ptab_chunk_id_ops, ptab_hash_chunk_id(id), id);
     if (!e || e->since_ms > seen_by_ms)
         return 0;
     for (uint16_t k = 0; k < e->n; k++)

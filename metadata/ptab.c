@@ -238,3 +238,25 @@ uint32_t ptab_hash_bytes(const void *p, size_t n)
     }
     return ptab_hash_u64(h);
 }
+
+uint32_t ptab_hash_chunk_id(const ts_chunk_id *id)
+{
+    return ptab_hash_bytes(id->b, TS_CHUNK_ID_LEN);
+}
+
+static uint32_t chunk_id_hash(const void *e)
+{
+    return ptab_hash_chunk_id((const ts_chunk_id *)e);
+}
+
+static int chunk_id_cmp(const void *e, const void *key)
+{
+    return memcmp(((const ts_chunk_id *)e)->b, ((const ts_chunk_id *)key)->b, TS_CHUNK_ID_LEN);
+}
+
+static int chunk_id_cmp_elem(const void *a, const void *b)
+{
+    return chunk_id_cmp(a, b);
+}
+
+const ptab_ops ptab_chunk_id_ops = { chunk_id_hash, chunk_id_cmp, chunk_id_cmp_elem };

@@ -35,6 +35,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "common/chunk_id.h"
 #include "common/ts_error.h"
 
 typedef struct ptab_ops {
@@ -87,5 +88,12 @@ size_t ptab_mem(const ptab *t);
  * the order must be the same on every replica. */
 uint32_t ptab_hash_u64(uint64_t v);
 uint32_t ptab_hash_bytes(const void *p, size_t n);
+
+/* Tables keyed by a chunk id (the leader's soft state: replica locations,
+ * orphans): ptab_chunk_id_ops serves any element whose FIRST member is a
+ * ts_chunk_id, looked up with a `const ts_chunk_id *` key and the hash
+ * ptab_hash_chunk_id gives. */
+uint32_t ptab_hash_chunk_id(const ts_chunk_id *id);
+extern const ptab_ops ptab_chunk_id_ops;
 
 #endif
