@@ -42,7 +42,33 @@ struct piece {
     uint64_t offset, length;
     const char *from[MAX_SOURCES];  /* borrowed from the request body */
     size_t nfrom;
+    uint8_t *data;                  /* a piece sent with the request (owned), or NULL */
 };
+
+#define MAX_DATA_PIECE (64u * 1024)
+
+static void free_pieces_array(struct piece *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i].data);
+    free(v);
+}
+
+/* {"data":"base64","length":N}: decodes the bytes into p.  TS_EINVAL. */
+static int parse_data_piece(const json_t *jp, const json_t *d, struct piece *p, ts_error *err)
+{
+    size_t n = 0;
+    if (ts_json_u64(jp, "length", &p->length, err) != 0)
+        return TS_EINVAL;
+    if (!json_is_string(d) || json_string_length(d) > (MAX_DATA_PIECE + 2) / 3 * 4 ||
+        ts_base64_decode(json_string_value(d), json_string_length(d), &p->data, &n) != 0)
+        return ts_fail(err, TS_EINVAL, "'data' must be base64 of at most %u bytes",
+                       MAX_DATA_PIECE);
+    if (n != p->length)
+        return ts_fail(err, TS_EINVAL, "'data' holds %zu bytes, 'length' says %" PRIu64, n,
+                       p->length);
+    return 0;
+}
 
 ts_chunk_builder *ts_chunk_builder_new(const ts_chunk_builder_opts *opts)
 {
@@ -107,17 +133,22 @@ static int parse_pieces(ts_chunk_builder *b, const json_t *arr, struct piece **o
     json_array_foreach(arr, i, p) {
         char what[32];
         snprintf(what, sizeof what, "pieces[%zu].from", i);
-        if (!json_is_object(p) || ts_json_chunk_id(p, "chunk", &v[i].chunk, err) != 0 ||
-            ts_json_u64(p, "offset", &v[i].offset, err) != 0 ||
-            ts_json_u64(p, "length", &v[i].length, err) != 0 ||
-            parse_addrs(json_object_get(p, "from"), what, v[i].from, MAX_SOURCES, &v[i].nfrom,
-                        err) != 0) {
+        const json_t *d = json_is_object(p) ? json_object_get(p, "data") : NULL;
+        if (!json_is_object(p) ||
+            (d ? parse_data_piece(p, d, &v[i], err) != 0
+               : (ts_json_chunk_id(p, "chunk", &v[i].chunk, err) != 0 ||
+                  ts_json_u64(p, "offset", &v[i].offset, err) != 0 ||
+                  ts_json_u64(p, "length", &v[i].length, err) != 0 ||
+                  parse_addrs(json_object_get(p, "from"), what, v[i].from, MAX_SOURCES,
+                              &v[i].nfrom, err) != 0))) {
+            if (!json_is_object(p))
+                ts_fail(err, TS_EINVAL, "expected an object");
             ts_error_prefix(err, "pieces[%zu]", i);
-            free(v);
+            free_pieces_array(v, i + 1);
             return TS_EINVAL;
         }
         if (v[i].length == 0 || v[i].length > b->max_chunk - *total) {
-            free(v);
+            free_pieces_array(v, i + 1);
             return ts_fail(err, TS_EINVAL, "pieces[%zu]: length %" PRIu64 " is 0 or makes the "
                            "chunk longer than %" PRIu64 " bytes", i, v[i].length, b->max_chunk);
         }
@@ -133,6 +164,10 @@ static int gather(ts_chunk_builder *b, const struct piece *p, char *buf, ts_erro
 {
     char hex[TS_CHUNK_ID_HEX_LEN + 1];
     ts_buf why = { 0 };
+    if (p->data) {
+        memcpy(buf, p->data, p->length);
+        return 0;
+    }
     int64_t wait = ts_throttle_reserve(b->background, p->length, ts_mono_ms());
     if (wait > 0)
         ts_sleep_ms((int)TS_MIN(wait, (int64_t)60000));
@@ -252,7 +287,7 @@ end:
     end_build(b, rc == 0, total);
     free(buf);
 free_pieces:
-    free(pieces);
+    free_pieces_array(pieces, npieces);
     return rc;
 }
 

@@ -6,6 +6,10 @@
  *     {"chain":["H:P",…],                      the new chunk's replica chain
  *      "pieces":[{"chunk":"hex","offset":N,"length":N,"from":["H:P",…]},…]}
  *
+ *   A piece may instead carry its bytes: {"data":"base64","length":N} --
+ *   the data of an inline chunk, which lives in the metadata and on no
+ *   chunkserver (at most 64 KiB per piece).
+ *
  *   This server gathers the pieces in order -- from its own replica when it
  *   holds one (CRC-checked like any read), else with ranged GETs from the
  *   servers in `from`, which check theirs -- and stores the concatenation

@@ -503,6 +503,83 @@ int ts_hex_decode(const char *hex, uint8_t *out, size_t n)
     return 0;
 }
 
+/* ---- base64 ------------------------------------------------------------- */
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *ts_base64_encode(const void *in, size_t n)
+{
+    const uint8_t *p = in;
+    char *out = ts_malloc((n + 2) / 3 * 4 + 1), *o = out;
+    size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        *o++ = b64_alphabet[v >> 18];
+        *o++ = b64_alphabet[(v >> 12) & 63];
+        *o++ = b64_alphabet[(v >> 6) & 63];
+        *o++ = b64_alphabet[v & 63];
+    }
+    if (i < n) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
+        *o++ = b64_alphabet[v >> 18];
+        *o++ = b64_alphabet[(v >> 12) & 63];
+        *o++ = i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=';
+        *o++ = '=';
+    }
+    *o = '\0';
+    return out;
+}
+
+static int b64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+int ts_base64_decode(const char *in, size_t len, uint8_t **out, size_t *n)
+{
+    if (len % 4 != 0)
+        return TS_EINVAL;
+    size_t pad = 0;
+    if (len > 0 && in[len - 1] == '=')
+        pad = len > 1 && in[len - 2] == '=' ? 2 : 1;
+    uint8_t *buf = ts_malloc(len / 4 * 3 + 1), *o = buf;
+    for (size_t i = 0; i < len; i += 4) {
+        int last = i + 4 == len;
+        int v[4];
+        for (int k = 0; k < 4; k++) {
+            /* '=' only as the padding of the last group. */
+            if (last && k >= 4 - (int)pad) {
+                v[k] = 0;
+                continue;
+            }
+            if ((v[k] = b64_value(in[i + k])) < 0) {
+                free(buf);
+                return TS_EINVAL;
+            }
+        }
+        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        *o++ = (uint8_t)(w >> 16);
+        if (!last || pad < 2)
+            *o++ = (uint8_t)(w >> 8);
+        if (!last || pad < 1)
+            *o++ = (uint8_t)w;
+    }
+    *out = buf;
+    *n = (size_t)(o - buf);
+    return 0;
+}
+
 /* ---- ts_buf -------------------------------------------------------------- */
 
 /* The buffer always keeps one spare byte so data[len] can be NUL, which lets

@@ -64,6 +64,14 @@ void ts_hex_encode(const uint8_t *in, size_t n, char *out);
 /* Exactly 2n hex digits -> n bytes.  TS_EINVAL otherwise. */
 int ts_hex_decode(const char *hex, uint8_t *out, size_t n);
 
+/* Standard base64 (RFC 4648, with '=' padding) of n bytes: a malloc'd,
+ * NUL-terminated string the caller frees. */
+char *ts_base64_encode(const void *in, size_t n);
+/* Decodes the len characters at in (padding required, no whitespace) into
+ * a malloc'd buffer (*out, caller frees; *n its length; never NULL on
+ * success, even for empty input).  TS_EINVAL for anything else. */
+int ts_base64_decode(const char *in, size_t len, uint8_t **out, size_t *n);
+
 /* Growable byte buffer; zero-initialize it ({0}); owner calls ts_buf_free. */
 typedef struct ts_buf {
     char *data;

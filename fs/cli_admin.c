@@ -156,6 +156,14 @@ static int admin_status(cli_ctx *ctx, int argc, char **argv)
     print_servers(&st);
     printf("chunks: %llu, under-replicated: %llu\n", (unsigned long long)st.chunks,
            (unsigned long long)st.under_replicated);
+    json_int_t ic = json_integer_value(json_object_get(st.raw, "inline_chunks"));
+    if (ic > 0) {
+        char sz[32];
+        ts_format_size((uint64_t)json_integer_value(json_object_get(st.raw, "inline_bytes")), sz,
+                       sizeof sz);
+        printf("inline chunks: %lld (%s kept in the metadata; compaction moves them to "
+               "chunkservers)\n", (long long)ic, sz);
+    }
     printf("files: %llu, directories: %llu\n", (unsigned long long)st.files,
            (unsigned long long)st.directories);
     print_repair(json_object_get(st.raw, "repair"));

@@ -20,7 +20,11 @@
  * data is lost (under-replicated chunks included: they are being healed),
  * 2 when some chunk is missing, 1 when the check itself failed.
  *
- *   --json: {"path","files":N,"chunks":N,"healthy":N,"under_replicated":N,
+ * Inline chunks (small data kept by the metadata service itself, as
+ * durable as the namespace) have no replicas to judge: they are counted
+ * apart ("inline") and are never a problem.
+ *
+ *   --json: {"path","files":N,"chunks":N,"inline":N,"healthy":N,"under_replicated":N,
  *            "missing":N,"misplaced":N,"corrupt_reported":N,"problems":[{"path",
  *            "chunk","file_offset","state":"missing"|"under_replicated"|
  *            "misplaced","live":N,"replicas":[id…]}],
@@ -49,7 +53,7 @@ struct fsck {
     tess_servers servers;
     ts_place_server *place;     /* the servers as placement sees them (up: eligible) */
     size_t *wanted;
-    uint64_t files, chunks, healthy, under, missing, misplaced;
+    uint64_t files, chunks, inline_chunks, healthy, under, missing, misplaced;
     json_t *problems;
     int json;
     ts_error err;               /* the first walk error */
@@ -100,6 +104,10 @@ static int check_file(struct fsck *f, const char *path, uint64_t ino)
             seen = ts_chunk_id_eq(&l->extents[k].ext.chunk, &x->ext.chunk);
         if (seen)
             continue;
+        if (x->inline_data) {
+            f->inline_chunks++;
+            continue;
+        }
         unsigned live = 0, readable = 0;
         for (size_t r = 0; r < x->nreplicas; r++) {
             const tess_server *s = tess_servers_find(&f->servers, x->replicas[r]);
@@ -190,11 +198,12 @@ static const char fsck_usage[] =
     "by their chunkservers and count as absent; their number is reported.\n"
     "Orphans (chunks no file references: uncommitted, deleted or compacted\n"
     "data) are counted; the garbage collector deletes them after its grace\n"
-    "period.\n"
+    "period.  Inline chunks (small data kept in the metadata) are counted\n"
+    "apart and need no replicas.\n"
     "\n"
     "Exit status: 0 no data lost, 2 some chunk is missing, 1 the check failed.\n"
     "\n"
-    "  --json       {\"path\",\"files\",\"chunks\",\"healthy\",\"under_replicated\",\n"
+    "  --json       {\"path\",\"files\",\"chunks\",\"inline\",\"healthy\",\"under_replicated\",\n"
     "               \"missing\",\"misplaced\",\"corrupt_reported\",\"problems\":[{\"path\",\n"
     "               \"chunk\",\n"
     "               \"file_offset\",\"state\",\"live\",\"replicas\"}],\n"
@@ -267,6 +276,7 @@ int cli_cmd_admin_fsck(cli_ctx *ctx, int argc, char **argv)
         json_object_set_new(o, "path", json_string(norm));
         json_object_set_new(o, "files", json_integer((json_int_t)f.files));
         json_object_set_new(o, "chunks", json_integer((json_int_t)f.chunks));
+        json_object_set_new(o, "inline", json_integer((json_int_t)f.inline_chunks));
         json_object_set_new(o, "healthy", json_integer((json_int_t)f.healthy));
         json_object_set_new(o, "under_replicated", json_integer((json_int_t)f.under));
         json_object_set_new(o, "missing", json_integer((json_int_t)f.missing));
@@ -290,6 +300,9 @@ int cli_cmd_admin_fsck(cli_ctx *ctx, int argc, char **argv)
            f.files == 1 ? "" : "s", (unsigned long long)f.chunks, f.chunks == 1 ? "" : "s",
            (unsigned long long)f.healthy, (unsigned long long)f.under,
            (unsigned long long)f.missing, (unsigned long long)corrupt, corrupt == 1 ? "" : "s");
+    if (f.inline_chunks)
+        printf("%llu inline chunk%s (small data kept in the metadata, not on chunkservers)\n",
+               (unsigned long long)f.inline_chunks, f.inline_chunks == 1 ? "" : "s");
     if (f.misplaced)
         printf("%llu chunk%s misplaced (not where placement wants %s under the current "
                "membership; tessera admin rebalance moves %s)\n",

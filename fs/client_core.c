@@ -15,7 +15,7 @@
 /* Keys a client config file may hold (ts_config_check rejects the rest, so a
  * typo is reported instead of silently ignored). */
 static const char *const client_keys[] = {
-    "meta", "chunk_size", "replicas", "timeout_ms", "in_flight", NULL,
+    "meta", "chunk_size", "replicas", "timeout_ms", "in_flight", "inline_max", NULL,
 };
 
 void tess_client_opts_init(tess_client_opts *o)
@@ -25,6 +25,7 @@ void tess_client_opts_init(tess_client_opts *o)
     o->replicas = TESS_DEFAULT_REPLICAS;
     o->timeout_ms = TESS_DEFAULT_TIMEOUT_MS;
     o->in_flight = TESS_DEFAULT_IN_FLIGHT;
+    o->inline_max = TESS_INLINE_CHUNK_MAX;
 }
 
 int tess_client_opts_from_config(const ts_config *cfg, tess_client_opts *o, ts_error *err)
@@ -55,6 +56,11 @@ int tess_client_opts_from_config(const ts_config *cfg, tess_client_opts *o, ts_e
         return ts_fail(err, TS_EINVAL, "in_flight = %lld: expected 1..%d", (long long)v,
                        TESS_MAX_IN_FLIGHT);
     o->in_flight = (unsigned)v;
+    if ((rc = ts_config_size(cfg, "inline_max", TESS_INLINE_CHUNK_MAX, &o->inline_max, err)) != 0)
+        return rc;
+    if (o->inline_max > TESS_INLINE_CHUNK_MAX)
+        return ts_fail(err, TS_EINVAL, "inline_max = %llu: at most %u (64K); 0 turns inline "
+                       "data off", (unsigned long long)o->inline_max, TESS_INLINE_CHUNK_MAX);
     return 0;
 }
 
@@ -111,6 +117,7 @@ int tess_client_open(const tess_client_opts *opts, tess_client **out, ts_error *
     c->replicas = opts->replicas;
     c->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : TESS_DEFAULT_TIMEOUT_MS;
     c->in_flight = opts->in_flight ? TS_MIN(opts->in_flight, TESS_MAX_IN_FLIGHT) : TESS_DEFAULT_IN_FLIGHT;
+    c->inline_max = TS_MIN(opts->inline_max, (uint64_t)TESS_INLINE_CHUNK_MAX);
     pthread_mutex_init(&c->meta_mu, NULL);
     pthread_mutex_init(&c->members_mu, NULL);
     pthread_mutex_init(&c->pool_mu, NULL);

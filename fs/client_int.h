@@ -9,6 +9,7 @@
 #define TESS_CLIENT_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include "fs/tessera.h"
 
 #define TESS_MAX_META 16
@@ -34,6 +35,8 @@ struct tess_client {
     unsigned replicas;
     long timeout_ms;
     unsigned in_flight;
+    uint64_t inline_max;        /* 0: inline data off */
+    atomic_int inline_refused;  /* the metadata service refused inline data once */
 
     /* Metadata servers: the configured ones first, then any a 421 named.
      * Entries are never removed or freed before close, so pointers handed

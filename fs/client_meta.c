@@ -413,8 +413,10 @@ void tess_layout_free(tess_layout *l)
 {
     if (!l)
         return;
-    for (size_t i = 0; i < l->nextents; i++)
+    for (size_t i = 0; i < l->nextents; i++) {
         tess_strv_free(l->extents[i].replicas, l->extents[i].nreplicas);
+        free(l->extents[i].inline_data);
+    }
     free(l->extents);
     free(l);
 }
@@ -446,12 +448,31 @@ int tess_layout_from_json(const json_t *j, tess_layout **out, ts_error *err)
         }
         if (!present)
             x->chunk_length = x->ext.chunk_offset + x->ext.length;
-        if (x->ext.length == 0)
+        const json_t *d = json_object_get(e, "inline");
+        if (d && !json_is_null(d)) {
+            size_t n = 0;
+            if (!json_is_string(d) ||
+                ts_base64_decode(json_string_value(d), json_string_length(d), &x->inline_data,
+                                 &n) != 0 ||
+                n != x->chunk_length || x->ext.chunk_offset + x->ext.length > n) {
+                tess_strv_free(x->replicas, x->nreplicas);
+                free(x->inline_data);
+                rc = ts_fail(err, TS_EPROTO, "extent %zu: field 'inline': expected base64 of "
+                             "the chunk's %llu bytes", i, (unsigned long long)x->chunk_length);
+                goto free_layout;
+            }
+        }
+        if (x->ext.length == 0) {
+            tess_strv_free(x->replicas, x->nreplicas);
+            free(x->inline_data);
+            memset(x, 0, sizeof(*x));
             continue;           /* an empty extent holds nothing to read */
+        }
         if (l->nextents > 0) {
             const ts_extent *prev = &l->extents[l->nextents - 1].ext;
             if (x->ext.file_offset < prev->file_offset + prev->length) {
                 tess_strv_free(x->replicas, x->nreplicas);
+                free(x->inline_data);
                 rc = ts_fail(err, TS_EPROTO, "extent %zu at %llu overlaps or precedes the one before",
                              i, (unsigned long long)x->ext.file_offset);
                 goto free_layout;
@@ -489,6 +510,8 @@ void tess_chunk_rec_clear(tess_chunk_rec *r)
     tess_strv_free(r->replicas, r->nreplicas);
     r->replicas = NULL;
     r->nreplicas = 0;
+    free(r->inline_data);
+    r->inline_data = NULL;
 }
 
 int tess_commit(tess_client *c, uint64_t ino, uint64_t offset, uint64_t length,
@@ -497,7 +520,7 @@ int tess_commit(tess_client *c, uint64_t ino, uint64_t offset, uint64_t length,
                 ts_error *err)
 {
     char what[128];
-    json_t *req = json_object(), *ext = json_array(), *chk = json_array();
+    json_t *req = json_object(), *ext = json_array(), *chk = json_array(), *inl = NULL;
 
     snprintf(what, sizeof(what), "commit %llu [%llu, %llu)", (unsigned long long)ino,
              (unsigned long long)offset, (unsigned long long)(offset + length));
@@ -518,10 +541,24 @@ int tess_commit(tess_client *c, uint64_t ino, uint64_t offset, uint64_t length,
         for (size_t k = 0; k < chunks[i].nreplicas; k++)
             json_array_append_new(reps, json_string(chunks[i].replicas[k]));
         json_object_set_new(o, "replicas", reps);
+        if (chunks[i].inline_data) {
+            /* A list of their own: a server that does not know inline data
+             * refuses the commit (an extent names an unknown chunk) rather
+             * than registering a chunk no chunkserver holds. */
+            char *b64 = ts_base64_encode(chunks[i].inline_data, (size_t)chunks[i].length);
+            json_object_set_new(o, "inline", json_string(b64));
+            free(b64);
+            if (!inl)
+                inl = json_array();
+            json_array_append_new(inl, o);
+            continue;
+        }
         json_array_append_new(chk, o);
     }
     json_object_set_new(req, "extents", ext);
     json_object_set_new(req, "chunks", chk);
+    if (inl)
+        json_object_set_new(req, "inline_chunks", inl);
     if (size)
         set_u64(req, "size", *size);
     if (mtime_ns)

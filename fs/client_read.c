@@ -239,11 +239,20 @@ ssize_t tess_read(tess_client *c, const tess_layout *layout, uint64_t offset, si
 
     total = tess_read_plan(layout->extents, layout->nextents, layout->attr.size, offset, len,
                            TESS_READ_PIECE, &pieces, &npieces);
+    /* Holes and inline chunks are served here; the rest needs chunkservers
+     * (marked by extent != SIZE_MAX after this loop). */
     for (size_t i = 0; i < npieces; i++) {
-        if (pieces[i].extent == SIZE_MAX)
+        const tess_layout_extent *x =
+            pieces[i].extent == SIZE_MAX ? NULL : &layout->extents[pieces[i].extent];
+        if (x == NULL) {
             memset((char *)buf + pieces[i].buf_off, 0, pieces[i].len);
-        else
+        } else if (x->inline_data) {
+            memcpy((char *)buf + pieces[i].buf_off, x->inline_data + pieces[i].chunk_off,
+                   pieces[i].len);
+            pieces[i].extent = SIZE_MAX;
+        } else {
             ndata++;
+        }
     }
     if (ndata == 0)
         goto free_pieces;

@@ -20,6 +20,14 @@
  * which issues ONE /v1/file/commit covering everything written since the
  * previous commit: the new data becomes visible atomically.
  *
+ * Inline data: a flush whose only new data is one small buffer (at most the
+ * client's inline_max, ending within the file's first TESS_INLINE_END_MAX
+ * bytes) sends the bytes with the commit instead of uploading a chunk
+ * (metadata/namespace.h "Inline chunks"): a small file or a small append
+ * costs one metadata commit.  A metadata service that refuses them (an
+ * older one: it does not know the chunk) gets them uploaded as ordinary
+ * chunks instead, and this client stops trying.
+ *
  * Chain choice: a fresh random chunk id per attempt, placement rank over the
  * up servers, the first `replicas` not yet excluded.  A failed attempt
  * excludes the server that failed (the first one when it is unreachable, the
@@ -437,11 +445,63 @@ static void submit_slot(tess_writer *w, slot *s)
  * between threads, and concurrent writers of small files are not queued
  * behind the few pool workers but upload in parallel on their own threads
  * (each with its own kept-alive connections). */
-static void upload_inline(tess_writer *w, slot *s)
+static void upload_here(tess_writer *w, slot *s)
 {
     s->state = SLOT_UPLOADING;
     w->submitted++;
     upload_task(s);
+}
+
+/* Makes s an inline chunk: its buffer becomes the record's data (no
+ * upload); harvested as usual. */
+static void make_inline(tess_writer *w, slot *s)
+{
+    s->state = SLOT_UPLOADING;
+    w->submitted++;
+    memset(&s->rec, 0, sizeof(s->rec));
+    ts_chunk_id_random(&s->rec.id);
+    s->rec.length = s->len;
+    ts_sha256_once(s->buf, s->len, s->rec.sha256);
+    s->rec.inline_data = (uint8_t *)s->buf;     /* the record owns it now */
+    s->buf = NULL;
+    s->cap = 0;
+    s->rc = 0;
+    s->state = SLOT_DONE;
+}
+
+static int inline_fits(const tess_writer *w, const slot *s)
+{
+    return w->c->inline_max > 0 && !atomic_load(&w->c->inline_refused) &&
+           w->submitted == w->harvested && s->len <= w->c->inline_max &&
+           s->file_offset + s->len <= TESS_INLINE_END_MAX;
+}
+
+/* The commit refused inline data: uploads each inline record as an
+ * ordinary chunk (a new id) and points the extents at it. */
+static int upload_inline_records(tess_writer *w, ts_error *err)
+{
+    for (size_t i = 0; i < w->ndone; i++) {
+        tess_chunk_rec *r = &w->recs[i], up;
+        if (!r->inline_data)
+            continue;
+        int rc = tess_upload_chunk(w->c, r->inline_data, (size_t)r->length, w->replicas, &up, err);
+        if (rc != 0)
+            return rc;
+        for (size_t k = 0; k < w->ndone; k++)
+            if (ts_chunk_id_eq(&w->ext[k].chunk, &r->id))
+                w->ext[k].chunk = up.id;
+        tess_chunk_rec_clear(r);
+        *r = up;
+    }
+    return 0;
+}
+
+static int has_inline_records(const tess_writer *w)
+{
+    for (size_t i = 0; i < w->ndone; i++)
+        if (w->recs[i].inline_data)
+            return 1;
+    return 0;
 }
 
 /* Makes room for n more bytes in s.  The buffer starts small and doubles,
@@ -555,8 +615,10 @@ int tess_writer_flush(tess_writer *w, ts_attr *attr, ts_error *err)
     if (s->state == SLOT_FILLING) {
         if (s->len == 0)
             s->state = SLOT_FREE;
+        else if (inline_fits(w, s))
+            make_inline(w, s);
         else if (w->submitted == w->harvested)
-            upload_inline(w, s);    /* nothing else in flight: a small file */
+            upload_here(w, s);      /* nothing else in flight: a small file */
         else
             submit_slot(w, s);
     }
@@ -577,6 +639,20 @@ int tess_writer_flush(tess_writer *w, ts_attr *attr, ts_error *err)
     size = w->pos;
     rc = tess_commit(w->c, w->ino, w->commit_start, end - w->commit_start, w->ext, w->ndone,
                      w->recs, w->ndone, w->truncate ? &size : NULL, NULL, attr, err);
+    if (rc == TS_EINVAL && has_inline_records(w)) {
+        /* Nothing was applied (a refused command changes nothing): try
+         * again with the data in chunks.  When that works, the service
+         * does not take inline data (an older one) and we stop offering. */
+        ts_error first = err ? *err : (ts_error){.code = rc};
+        rc = upload_inline_records(w, err);
+        if (rc == 0)
+            rc = tess_commit(w->c, w->ino, w->commit_start, end - w->commit_start, w->ext,
+                             w->ndone, w->recs, w->ndone, w->truncate ? &size : NULL, NULL, attr,
+                             err);
+        if (rc == 0 && !atomic_exchange(&w->c->inline_refused, 1))
+            TS_WARN("the metadata service refused inline data (%s); small writes are "
+                    "uploaded as chunks from now on", first.msg);
+    }
     if (rc != 0) {
         ts_error e = err ? *err : (ts_error){.code = rc};
         fail_writer(w, &e);

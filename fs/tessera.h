@@ -58,13 +58,18 @@ typedef struct tess_client_opts {
     unsigned replicas;          /* default replication factor (3) */
     long timeout_ms;            /* per HTTP request (30 s); also the retry deadline of metadata calls */
     unsigned in_flight;         /* chunk uploads a writer keeps in flight, also the read parallelism (3) */
+    /* A commit whose new data is at most this many bytes and ends within
+     * the first TESS_INLINE_END_MAX bytes of the file stores it inline in
+     * the metadata (no chunk upload); 0 = never.  At most
+     * TESS_INLINE_CHUNK_MAX (the default). */
+    uint64_t inline_max;
 } tess_client_opts;
 
 /* Fills o with the defaults above (meta NULL). */
 void tess_client_opts_init(tess_client_opts *o);
 
 /* Reads the client keys of a config file into o (meta, chunk_size, replicas,
- * timeout_ms, in_flight; other keys are rejected).  The strings in o point
+ * timeout_ms, in_flight, inline_max; other keys are rejected).  The strings in o point
  * into cfg, which must outlive o.  TS_EINVAL naming the bad key or value. */
 int tess_client_opts_from_config(const ts_config *cfg, tess_client_opts *o, ts_error *err);
 
@@ -190,6 +195,9 @@ typedef struct tess_layout_extent {
     uint64_t chunk_length;
     char **replicas;            /* server ids, up servers first */
     size_t nreplicas;
+    /* An inline chunk (data kept by the metadata service, on no
+     * chunkserver): its chunk_length bytes; NULL otherwise.  Owned. */
+    uint8_t *inline_data;
 } tess_layout_extent;
 
 typedef struct tess_layout {
@@ -204,15 +212,22 @@ int tess_get_layout(tess_client *c, uint64_t ino, tess_layout **out, ts_error *e
 int tess_layout_from_json(const json_t *j, tess_layout **out, ts_error *err);
 void tess_layout_free(tess_layout *l);
 
-/* A chunk registered by a commit. */
+/* A chunk registered by a commit.  inline_data non-NULL: an inline chunk,
+ * whose `length` bytes travel with the commit and are kept by the metadata
+ * service instead of chunkservers (no replicas).  Owned by the record. */
 typedef struct tess_chunk_rec {
     ts_chunk_id id;
     uint64_t length;
     uint8_t sha256[TS_SHA256_LEN];
     char **replicas;            /* server ids that stored it */
     size_t nreplicas;
+    uint8_t *inline_data;
 } tess_chunk_rec;
 void tess_chunk_rec_clear(tess_chunk_rec *r);
+/* Limits of inline chunks, the same as the metadata service's
+ * (metadata/namespace.h): bytes in one, and where their data must end. */
+#define TESS_INLINE_CHUNK_MAX (64u * 1024)
+#define TESS_INLINE_END_MAX (1024u * 1024)
 
 /* Makes [offset, offset+length) of file ino consist of exactly `extents`
  * (holes elsewhere), registering `chunks`, atomically.  size NULL: the size

@@ -17,7 +17,15 @@ static const char *const type_names[CMD_TYPE_END_] = {
     [CMD_REGISTER_SERVER] = "register_server", [CMD_SETXATTR] = "setxattr",
     [CMD_REMOVEXATTR] = "removexattr", [CMD_SET_SERVER] = "set_server",
     [CMD_REBALANCE] = "rebalance",     [CMD_REPLACE_EXTENTS] = "replace_extents",
+    [CMD_COMMIT_INLINE] = "commit_inline",
 };
+
+static void free_chunk_infos(ns_chunk_info *c, uint32_t n)
+{
+    for (uint32_t i = 0; c && i < n; i++)
+        free(c[i].data);
+    free(c);
+}
 
 const char *cmd_type_name(int type)
 {
@@ -43,8 +51,9 @@ void cmd_free(cmd *c)
         break;
     case CMD_LINK: free(c->u.link.new_name); break;
     case CMD_COMMIT:
+    case CMD_COMMIT_INLINE:
         free(c->u.commit.extents);
-        free(c->u.commit.chunks);
+        free_chunk_infos(c->u.commit.chunks, c->u.commit.n_chunks);
         break;
     case CMD_REPLACE_EXTENTS:
         for (uint32_t i = 0; c->u.replace.files && i < c->u.replace.n_files; i++)
@@ -86,13 +95,20 @@ static void enc_extents(ts_buf *b, const ts_extent *x, uint32_t n)
     }
 }
 
-static void enc_chunks(ts_buf *b, const ns_chunk_info *c, uint32_t n)
+/* with_data (CMD_COMMIT_INLINE): each record ends with u8 inline and, when
+ * 1, the chunk's `length` bytes. */
+static void enc_chunks(ts_buf *b, const ns_chunk_info *c, uint32_t n, int with_data)
 {
     ts_enc_u32(b, n);
     for (uint32_t i = 0; i < n; i++) {
         ts_enc_raw(b, c[i].id.b, TS_CHUNK_ID_LEN);
         ts_enc_u64(b, c[i].length);
         ts_enc_raw(b, c[i].sha256, TS_SHA256_LEN);
+        if (with_data) {
+            ts_enc_u8(b, c[i].data != NULL);
+            if (c[i].data)
+                ts_enc_raw(b, c[i].data, (size_t)c[i].length);
+        }
     }
 }
 
@@ -159,11 +175,12 @@ void cmd_encode(const cmd *c, ts_buf *b)
         break;
     }
     case CMD_COMMIT:
+    case CMD_COMMIT_INLINE:
         ts_enc_u64(b, c->u.commit.ino);
         ts_enc_u64(b, c->u.commit.offset);
         ts_enc_u64(b, c->u.commit.length);
         enc_extents(b, c->u.commit.extents, c->u.commit.n_extents);
-        enc_chunks(b, c->u.commit.chunks, c->u.commit.n_chunks);
+        enc_chunks(b, c->u.commit.chunks, c->u.commit.n_chunks, c->type == CMD_COMMIT_INLINE);
         ts_enc_u8(b, c->u.commit.has_size);
         ts_enc_u64(b, c->u.commit.size);
         ts_enc_u8(b, c->u.commit.has_mtime);
@@ -212,7 +229,7 @@ void cmd_encode(const cmd *c, ts_buf *b)
             ts_enc_u64(b, f->length);
             enc_extents(b, f->extents, f->n_extents);
         }
-        enc_chunks(b, c->u.replace.chunks, c->u.replace.n_chunks);
+        enc_chunks(b, c->u.replace.chunks, c->u.replace.n_chunks, 0);
         break;
     default:
         ts_die("cmd_encode: unknown command type %u", c->type);
@@ -251,21 +268,32 @@ static ts_extent *dec_extents(ts_dec *d, uint32_t *np)
     return x;
 }
 
-static ns_chunk_info *dec_chunks(ts_dec *d, uint32_t *np)
+static ns_chunk_info *dec_chunks(ts_dec *d, uint32_t *np, int with_data)
 {
     uint32_t n = ts_dec_u32(d);
     *np = 0;
-    if (!ts_dec_ok(d) || n > (d->len - d->pos) / (TS_CHUNK_ID_LEN + 8 + TS_SHA256_LEN)) {
+    if (!ts_dec_ok(d) ||
+        n > (d->len - d->pos) / (TS_CHUNK_ID_LEN + 8 + TS_SHA256_LEN + (with_data != 0))) {
         d->err = TS_EINVAL;
         return NULL;
     }
     ns_chunk_info *c = n ? ts_calloc(n, sizeof(ns_chunk_info)) : NULL;
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < n && ts_dec_ok(d); i++) {
         ts_dec_raw(d, c[i].id.b, TS_CHUNK_ID_LEN);
         c[i].length = ts_dec_u64(d);
         ts_dec_raw(d, c[i].sha256, TS_SHA256_LEN);
+        uint8_t is_inline = with_data ? ts_dec_u8(d) : 0;
+        if (is_inline > 1 || (is_inline && (c[i].length == 0 || c[i].length > NS_INLINE_CHUNK_MAX ||
+                                            c[i].length > d->len - d->pos))) {
+            d->err = TS_EINVAL;
+            break;
+        }
+        if (is_inline) {
+            c[i].data = ts_malloc((size_t)c[i].length);
+            ts_dec_raw(d, c[i].data, (size_t)c[i].length);
+        }
     }
-    *np = n;
+    *np = n;    /* cmd_free frees what was decoded, also on error */
     return c;
 }
 
@@ -287,7 +315,7 @@ static void decode_replace(ts_dec *d, cmd *c)
         f->extents = dec_extents(d, &f->n_extents);
     }
     if (ts_dec_ok(d))
-        c->u.replace.chunks = dec_chunks(d, &c->u.replace.n_chunks);
+        c->u.replace.chunks = dec_chunks(d, &c->u.replace.n_chunks, 0);
 }
 
 static void decode_commit(ts_dec *d, cmd *c)
@@ -298,7 +326,7 @@ static void decode_commit(ts_dec *d, cmd *c)
     c->u.commit.extents = dec_extents(d, &c->u.commit.n_extents);
     if (!ts_dec_ok(d))
         return;
-    c->u.commit.chunks = dec_chunks(d, &c->u.commit.n_chunks);
+    c->u.commit.chunks = dec_chunks(d, &c->u.commit.n_chunks, c->type == CMD_COMMIT_INLINE);
     if (!ts_dec_ok(d))
         return;
     c->u.commit.has_size = ts_dec_u8(d);
@@ -386,6 +414,7 @@ int cmd_decode(const void *p, size_t len, cmd *c, ts_error *err)
         break;
     }
     case CMD_COMMIT:
+    case CMD_COMMIT_INLINE:
         decode_commit(&d, c);
         break;
     case CMD_REPLACE_EXTENTS:
@@ -504,7 +533,8 @@ static int apply_one(ns_state *ns, const cmd *c, cmd_result *res, ts_error *err)
                        &res->attr, err);
     case CMD_SETATTR:
         return ns_setattr(ns, c->u.setattr.ino, &c->u.setattr.a, c->now_ns, &res->attr, err);
-    case CMD_COMMIT: {
+    case CMD_COMMIT:
+    case CMD_COMMIT_INLINE: {
         ns_commit_args a = {
             .ino = c->u.commit.ino, .offset = c->u.commit.offset, .length = c->u.commit.length,
             .extents = c->u.commit.extents, .n_extents = c->u.commit.n_extents,

@@ -49,6 +49,7 @@ enum cmd_type {
     CMD_REBALANCE = 14,         /* starts, finishes or cancels the rebalance */
     /* 15: unused */
     CMD_REPLACE_EXTENTS = 16,   /* compaction / packing: per-file CAS (ns_replace_extents) */
+    CMD_COMMIT_INLINE = 17,     /* a commit whose chunk list may carry inline data (u.commit) */
     CMD_TYPE_END_
 };
 

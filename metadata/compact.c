@@ -212,19 +212,43 @@ static size_t choose_chain(const struct snap *s, const ts_chunk_id *id, const ch
     return n;
 }
 
-/* The build request of new chunk k: chain and pieces with their sources. */
+/* The build request of new chunk k: chain and pieces with their sources.
+ * A piece of an inline chunk carries its bytes, read from the namespace
+ * now: NULL (TS_ENOENT in err) when such a chunk is gone since the plan
+ * (the file changed; the job would fail its CAS anyway). */
 static json_t *build_body(compact *c, const struct snap *s, const cp_chunk *ch,
-                          const char *const *chain, size_t nchain)
+                          const char *const *chain, size_t nchain, ts_error *err)
 {
     json_t *o = json_object(), *ca = json_array(), *pa = json_array();
     int64_t now = ts_mono_ms();
     for (size_t i = 0; i < nchain; i++)
         json_array_append_new(ca, json_string(chain[i]));
+    const ns_state *ns = store_read_lock(c->st);
     for (size_t i = 0; i < ch->npieces; i++) {
         const cp_piece *p = &ch->pieces[i];
         char hex[TS_CHUNK_ID_HEX_LEN + 1], ids[MAX_FROM][CLUSTER_ID_MAX + 1];
-        json_t *pj = json_object(), *from = json_array();
+        const uint8_t *data;
+        uint64_t dlen;
         ts_chunk_id_to_hex(&p->chunk, hex);
+        if (ns_chunk_inline(ns, &p->chunk, &data, &dlen)) {
+            if (p->offset > dlen || p->length > dlen - p->offset) {
+                ts_fail(err, TS_EINVAL, "piece %zu: [%llu, +%llu) outside inline chunk %s", i,
+                        (unsigned long long)p->offset, (unsigned long long)p->length, hex);
+                goto fail;
+            }
+            json_t *pj = json_object();
+            char *b64 = ts_base64_encode(data + p->offset, (size_t)p->length);
+            json_object_set_new(pj, "data", json_string(b64));
+            json_object_set_new(pj, "length", json_integer((json_int_t)p->length));
+            free(b64);
+            json_array_append_new(pa, pj);
+            continue;
+        }
+        if (ns_chunk_lookup(ns, &p->chunk, NULL, NULL, NULL) != 0) {
+            ts_fail(err, TS_ENOENT, "piece %zu: chunk %s is no longer referenced", i, hex);
+            goto fail;
+        }
+        json_t *pj = json_object(), *from = json_array();
         size_t nr = cluster_replicas(c->cl, &p->chunk, now, ids, MAX_FROM);
         for (size_t k = 0; k < nr; k++) {
             const char *a = srv_addr(s, ids[k]);
@@ -241,9 +265,16 @@ static json_t *build_body(compact *c, const struct snap *s, const cp_chunk *ch,
         json_object_set_new(pj, "from", from);
         json_array_append_new(pa, pj);
     }
+    store_read_unlock(c->st);
     json_object_set_new(o, "chain", ca);
     json_object_set_new(o, "pieces", pa);
     return o;
+fail:
+    store_read_unlock(c->st);
+    json_decref(ca);
+    json_decref(pa);
+    json_decref(o);
+    return NULL;
 }
 
 /* Has new chunk ch built under a fresh id; fills *info. */
@@ -262,7 +293,11 @@ static int build_chunk(compact *c, const struct snap *s, const cp_chunk *ch,
     size_t nchain = choose_chain(s, &info->id, chain);
     if (nchain == 0)
         return ts_fail(err, TS_EUNAVAIL, "build of chunk %s: no chunkserver is up", hex);
-    json_t *body = build_body(c, s, ch, chain, nchain);
+    json_t *body = build_body(c, s, ch, chain, nchain, err);
+    if (body == NULL) {
+        ts_error_prefix(err, "build of chunk %s", hex);
+        return err->code;
+    }
     char *text = ts_json_dump(body);
     json_decref(body);
     char *url = ts_sprintf("http://%s/v1/chunk/%s/build", chain[0], hex);

@@ -79,8 +79,15 @@ int api_layout(meta_api *api, const json_t *b, ts_http_response *resp)
         char ids[16][CLUSTER_ID_MAX + 1];
         json_t *ej = ts_extent_to_json(&x[i]);
         uint64_t clen = 0;
+        const uint8_t *data;
         ns_chunk_lookup(ns, &x[i].chunk, &clen, NULL, NULL);    /* N6: always known */
         api_set(ej, "chunk_length", json_integer((json_int_t)clen));
+        if (ns_chunk_inline(ns, &x[i].chunk, &data, &clen)) {
+            /* The whole chunk (at most NS_INLINE_CHUNK_MAX bytes), no replicas. */
+            char *b64 = ts_base64_encode(data, (size_t)clen);
+            api_set(ej, "inline", json_string(b64));
+            free(b64);
+        }
         size_t nr = cluster_replicas(api->cl, &x[i].chunk, now, ids, TS_ARRAY_LEN(ids));
         json_t *rj = json_array();
         for (size_t k = 0; k < nr; k++)
@@ -112,11 +119,15 @@ static int parse_extent(const json_t *j, size_t i, ts_extent *x, ts_error *err)
     return 0;
 }
 
-static int parse_chunk(const json_t *j, size_t i, ns_chunk_info *ci, ts_error *err)
+/* An element of 'chunks' or (is_inline) of 'inline_chunks', which carry
+ * their data in base64 ('inline'). */
+static int parse_chunk(const json_t *j, size_t i, int is_inline, ns_chunk_info *ci,
+                       ts_error *err)
 {
     const char *sha;
     if (!json_is_object(j))
-        return ts_fail(err, TS_EINVAL, "field 'chunks[%zu]': expected an object", i);
+        return ts_fail(err, TS_EINVAL, "field '%schunks[%zu]': expected an object",
+                       is_inline ? "inline_" : "", i);
     if (ts_json_chunk_id(j, "id", &ci->id, err) != 0 ||
         ts_json_u64(j, "length", &ci->length, err) != 0 || ts_json_str(j, "sha256", &sha, err) != 0) {
         ts_error_prefix(err, "chunks[%zu]", i);
@@ -124,6 +135,20 @@ static int parse_chunk(const json_t *j, size_t i, ns_chunk_info *ci, ts_error *e
     }
     if (strlen(sha) != 2 * TS_SHA256_LEN || ts_hex_decode(sha, ci->sha256, TS_SHA256_LEN) != 0)
         return ts_fail(err, TS_EINVAL, "chunks[%zu]: field 'sha256': expected 64 hex digits", i);
+    const json_t *d = json_object_get(j, "inline");
+    if (is_inline != (d != NULL && !json_is_null(d)))
+        return ts_fail(err, TS_EINVAL, "%schunks[%zu]: field 'inline' %s", is_inline ? "inline_" : "",
+                       i, is_inline ? "missing" : "belongs in 'inline_chunks'");
+    if (is_inline) {
+        size_t n;
+        if (!json_is_string(d) || json_string_length(d) > (NS_INLINE_CHUNK_MAX + 2) / 3 * 4 ||
+            ts_base64_decode(json_string_value(d), json_string_length(d), &ci->data, &n) != 0)
+            return ts_fail(err, TS_EINVAL, "chunks[%zu]: field 'inline': expected base64 of at "
+                           "most %u bytes", i, NS_INLINE_CHUNK_MAX);
+        if (n != ci->length)
+            return ts_fail(err, TS_EINVAL, "chunks[%zu]: inline data of %zu bytes, length says "
+                           "%llu", i, n, (unsigned long long)ci->length);
+    }
     const json_t *r = json_object_get(j, "replicas");
     if (r && !json_is_null(r)) {
         if (!json_is_array(r))
@@ -153,6 +178,7 @@ int api_commit(meta_api *api, const json_t *b, ts_http_response *resp)
     c.u.commit.has_mtime = (uint8_t)present;
     const json_t *xs = json_object_get(b, "extents");
     const json_t *cs = json_object_get(b, "chunks");
+    const json_t *is = json_object_get(b, "inline_chunks");
     if (!json_is_array(xs) || json_array_size(xs) > MAX_LIST) {
         ts_fail(&e, TS_EINVAL, "field 'extents': %s", xs ? "expected an array" : "missing");
         return api_fail(resp, &e);
@@ -161,7 +187,12 @@ int api_commit(meta_api *api, const json_t *b, ts_http_response *resp)
         ts_fail(&e, TS_EINVAL, "field 'chunks': expected an array");
         return api_fail(resp, &e);
     }
-    size_t nx = json_array_size(xs), nc = cs ? json_array_size(cs) : 0;
+    if (is && !json_is_null(is) && (!json_is_array(is) || json_array_size(is) > MAX_LIST)) {
+        ts_fail(&e, TS_EINVAL, "field 'inline_chunks': expected an array");
+        return api_fail(resp, &e);
+    }
+    size_t nx = json_array_size(xs), nstored = cs ? json_array_size(cs) : 0;
+    size_t nc = nstored + (is ? json_array_size(is) : 0);
     c.u.commit.extents = nx ? ts_calloc(nx, sizeof(ts_extent)) : NULL;
     c.u.commit.chunks = nc ? ts_calloc(nc, sizeof(ns_chunk_info)) : NULL;
     c.u.commit.n_extents = (uint32_t)nx;
@@ -169,14 +200,20 @@ int api_commit(meta_api *api, const json_t *b, ts_http_response *resp)
     for (size_t i = 0; i < nx; i++)
         if ((rc = parse_extent(json_array_get(xs, i), i, &c.u.commit.extents[i], &e)) != 0)
             goto free_cmd;
-    for (size_t i = 0; i < nc; i++)
-        if ((rc = parse_chunk(json_array_get(cs, i), i, &c.u.commit.chunks[i], &e)) != 0)
+    for (size_t i = 0; i < nc; i++) {
+        int is_inline = i >= nstored;
+        const json_t *cj = is_inline ? json_array_get(is, i - nstored) : json_array_get(cs, i);
+        ns_chunk_info *ci = &c.u.commit.chunks[i];
+        if ((rc = parse_chunk(cj, is_inline ? i - nstored : i, is_inline, ci, &e)) != 0)
             goto free_cmd;
+        if (is_inline)
+            c.type = CMD_COMMIT_INLINE;    /* the log record carries the bytes */
+    }
     cmd_result res;
     if ((rc = api_request_id(b, &c, &e)) != 0 || (rc = store_submit(api->st, &c, &res, &e)) != 0)
         goto free_cmd;
     /* Durable: record where the writer put the chunks (soft state). */
-    for (size_t i = 0; i < nc; i++) {
+    for (size_t i = 0; i < nstored; i++) {
         const json_t *r = json_object_get(json_array_get(cs, i), "replicas");
         for (size_t k = 0; r && k < json_array_size(r); k++)
             cluster_add_replica(api->cl, &c.u.commit.chunks[i].id,
@@ -416,7 +453,9 @@ void api_cluster_status(meta_api *api, ts_http_response *resp)
     store_read_unlock(api->st);
     json_t *o = json_object();
     api_set(o, "servers", arr);
-    api_set(o, "chunks", json_integer((json_int_t)st.chunks));
+    api_set(o, "chunks", json_integer((json_int_t)(st.chunks - st.inline_chunks)));
+    api_set(o, "inline_chunks", json_integer((json_int_t)st.inline_chunks));
+    api_set(o, "inline_bytes", json_integer((json_int_t)st.inline_bytes));
     api_set(o, "under_replicated", json_integer((json_int_t)u.count));
     api_set(o, "files", json_integer((json_int_t)st.files));
     api_set(o, "directories", json_integer((json_int_t)st.directories));
@@ -470,7 +509,10 @@ void api_metrics(meta_api *api, ts_http_response *resp)
     GAUGE("files", "Regular files in the namespace.", st.files);
     GAUGE("directories", "Directories in the namespace.", st.directories);
     GAUGE("symlinks", "Symbolic links in the namespace.", st.symlinks);
-    GAUGE("chunks", "Chunks referenced by files.", st.chunks);
+    GAUGE("chunks", "Chunks on chunkservers referenced by files.", st.chunks - st.inline_chunks);
+    GAUGE("inline_chunks", "Inline chunks (data kept in the metadata) referenced by files.",
+          st.inline_chunks);
+    GAUGE("inline_bytes", "Bytes of the inline chunks.", st.inline_bytes);
     GAUGE("extents", "Extents of all files.", st.extents);
     COUNTER("garbage_chunks_total", "Chunks whose reference count dropped to zero.",
             st.garbage_chunks);

@@ -238,8 +238,12 @@ void ns_free(ns_state *ns)
     ptab_free(&ns->inodes);
     ns_xattrs_free_all(ns);
     n = ptab_nslots(&ns->chunks);
-    for (size_t i = 0; i < n; i++)
-        free(ns->chunks.slot[i]);
+    for (size_t i = 0; i < n; i++) {
+        struct ns_chunk *c = ns->chunks.slot[i];
+        if (c)
+            free(c->data);
+        free(c);
+    }
     ptab_free(&ns->chunks);
     for (size_t i = 0; i < ns->n_servers; i++) {
         free(ns->servers[i].id);
@@ -749,6 +753,8 @@ void ns_get_stats(const ns_state *ns, ns_stats *st)
     st->symlinks = ns->nsymlinks;
     st->chunks = ns->chunks.count;
     st->garbage_chunks = ns->garbage_chunks;
+    st->inline_chunks = ns->inline_chunks;
+    st->inline_bytes = ns->inline_bytes;
     st->next_ino = ns->next_ino;
     st->membership_epoch = ns->membership_epoch;
     st->extents = ns->nextents;

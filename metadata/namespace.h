@@ -116,12 +116,24 @@ int ns_symlink(ns_state *ns, uint64_t parent, const char *name, const char *targ
 int ns_link(ns_state *ns, uint64_t ino, uint64_t new_parent, const char *new_name,
             int64_t now, ts_attr *out, ts_error *err);
 
-/* A chunk as registered by a commit. */
+/* A chunk as registered by a commit.  data non-NULL: an inline chunk, its
+ * `length` bytes kept in the namespace (copied by ns_commit; the owner of
+ * the info frees its own copy). */
 typedef struct ns_chunk_info {
     ts_chunk_id id;
     uint64_t length;
     uint8_t sha256[TS_SHA256_LEN];
+    uint8_t *data;
 } ns_chunk_info;
+
+/* Inline chunks: small data stored in the metadata instead of on three
+ * chunkservers, so a small file or a small append costs one metadata
+ * commit and no chunk upload.  A chunk holds at most NS_INLINE_CHUNK_MAX
+ * bytes, and an extent pointing into one must end at or below
+ * NS_INLINE_END_MAX (so a file holds at most that much inline data);
+ * compaction later moves the bytes into chunks on chunkservers. */
+#define NS_INLINE_CHUNK_MAX (64u * 1024)
+#define NS_INLINE_END_MAX (1024u * 1024)
 
 typedef struct ns_commit_args {
     uint64_t ino;
@@ -138,7 +150,9 @@ typedef struct ns_commit_args {
 /* Splices extents over [offset, offset+length).  TS_EINVAL for extents out
  * of the range, overlapping, of zero length, past their chunk's length, or
  * naming an unknown chunk; for a listed chunk that is known with another
- * length or hash.  A size below the end of the new data trims it. */
+ * length or hash (or inline-ness); for an inline chunk over the limits
+ * above or whose data does not match its length and SHA-256.  A size below
+ * the end of the new data trims it. */
 int ns_commit(ns_state *ns, const ns_commit_args *a, int64_t now, ts_attr *out, ts_error *err);
 
 /* ---- Compaction: compare-and-swap extent replacement ---- */
@@ -199,8 +213,14 @@ int ns_removexattr(ns_state *ns, uint64_t ino, const char *name, int64_t now, ts
 /* 0 with length (and sha256 if non-NULL) of a known chunk, or TS_ENOENT. */
 int ns_chunk_lookup(const ns_state *ns, const ts_chunk_id *id, uint64_t *length,
                     uint8_t *sha256, uint32_t *refcount);
-/* Calls fn for every chunk in the table (order canonical); stops on nonzero. */
+/* Calls fn for every chunk stored on chunkservers (inline chunks are
+ * left out: nothing to place, repair or report), in canonical order;
+ * stops on nonzero. */
 void ns_chunk_foreach(const ns_state *ns, int (*fn)(void *arg, const ts_chunk_id *id), void *arg);
+/* 1 with *data (borrowed until the next mutation) and *len when id is a
+ * known inline chunk; 0 otherwise. */
+int ns_chunk_inline(const ns_state *ns, const ts_chunk_id *id, const uint8_t **data,
+                    uint64_t *len);
 
 /* ---- Membership (durable; namespace_members.c) ---- */
 
@@ -292,7 +312,8 @@ void ns_rebalance_decode(struct ts_dec *d, ns_rebalance *r);
 typedef struct ns_stats {
     uint64_t files, directories, symlinks;  /* live inodes by type */
     uint64_t chunks;                        /* in the chunk table */
-    uint64_t garbage_chunks;                /* dropped to refcount 0 (ever) */
+    uint64_t garbage_chunks;                /* dropped to refcount 0 (ever; stored chunks) */
+    uint64_t inline_chunks, inline_bytes;   /* inline chunks in the table, their bytes */
     uint64_t next_ino;
     uint64_t membership_epoch;
     uint64_t extents;

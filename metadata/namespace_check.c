@@ -18,7 +18,10 @@
  *      and is positive;
  *  N8  the per-type inode counters and the extent counter match;
  *  N9  extended attributes (namespace_xattr.c): each set names a live
- *      inode, is non-empty and sorted, within the limits, bytes counted.
+ *      inode, is non-empty and sorted, within the limits, bytes counted;
+ * N10  an inline chunk holds 1..NS_INLINE_CHUNK_MAX bytes, every extent
+ *      into one ends at or below NS_INLINE_END_MAX, and the inline
+ *      counters match the table.
  */
 #include "metadata/namespace_int.h"
 
@@ -119,6 +122,9 @@ static int check_file(const ns_state *ns, const struct ns_inode *in, ts_chunk_id
         if (e->chunk_offset + e->length > c->length)
             return ts_fail(err, TS_ECORRUPT, "N6: file %llu extent %u runs past its chunk",
                            ino, i);
+        if (c->data && e->file_offset + e->length > NS_INLINE_END_MAX)
+            return ts_fail(err, TS_ECORRUPT, "N10: file %llu extent %u of an inline chunk ends "
+                           "past %u", ino, i, NS_INLINE_END_MAX);
         cref[(*ncref)++] = e->chunk;
     }
     *nextents += x->n;
@@ -250,6 +256,25 @@ int ns_check_invariants(const ns_state *ns, ts_error *err)
     if (distinct != ns->chunks.count) {
         rc = ts_fail(err, TS_ECORRUPT, "N7: %u chunks in the table but %zu referenced",
                      ns->chunks.count, distinct);
+        goto free_refs;
+    }
+    uint64_t inline_chunks = 0, inline_bytes = 0;
+    for (size_t i = 0; i < ptab_nslots(&ns->chunks); i++) {
+        const struct ns_chunk *c = ns->chunks.slot[i];
+        if (!c || !c->data)
+            continue;
+        if (c->length == 0 || c->length > NS_INLINE_CHUNK_MAX) {
+            rc = ts_fail(err, TS_ECORRUPT, "N10: an inline chunk of %llu bytes",
+                         (unsigned long long)c->length);
+            goto free_refs;
+        }
+        inline_chunks++;
+        inline_bytes += c->length;
+    }
+    if (inline_chunks != ns->inline_chunks || inline_bytes != ns->inline_bytes) {
+        rc = ts_fail(err, TS_ECORRUPT, "N10: %llu inline chunks of %llu bytes, counted %llu of "
+                     "%llu", (unsigned long long)inline_chunks, (unsigned long long)inline_bytes,
+                     (unsigned long long)ns->inline_chunks, (unsigned long long)ns->inline_bytes);
         goto free_refs;
     }
     rc = ns_xattrs_check(ns, err);

@@ -19,9 +19,12 @@
  *   (version 3 on) each server record ends with u8 admin, u8 pinned, and the
  *   image ends with the rebalance flag: u8 running, u64 bandwidth, max_moves,
  *   bytes_planned, bytes_target, moves_target, i64 started_ns
+ *   (version 4 on) each chunk record ends with u8 inline and, when 1, the
+ *   chunk's `length` bytes (an inline chunk, namespace.h)
  *
- * Version 1 images (no attributes) and version 2 images (servers all
- * active, nothing pinned, no rebalance) still load.
+ * Version 1 images (no attributes), version 2 images (servers all active,
+ * nothing pinned, no rebalance) and version 3 images (no inline chunks)
+ * still load.
  */
 #include "metadata/namespace_int.h"
 
@@ -31,7 +34,7 @@
 #include "common/util.h"
 
 #define NS_MAGIC 0x534e5354u   /* "TSNS" */
-#define NS_VERSION 3
+#define NS_VERSION 4
 
 void ns_encode(const ns_state *ns, ts_buf *b)
 {
@@ -61,6 +64,9 @@ void ns_encode(const ns_state *ns, ts_buf *b)
         ts_enc_raw(b, c->id.b, TS_CHUNK_ID_LEN);
         ts_enc_u64(b, c->length);
         ts_enc_raw(b, c->sha256, TS_SHA256_LEN);
+        ts_enc_u8(b, c->data != NULL);
+        if (c->data)
+            ts_enc_raw(b, c->data, (size_t)c->length);
     }
     ts_enc_u64(b, ns->inodes.count);
     n = ptab_nslots(&ns->inodes);
@@ -160,10 +166,10 @@ static int decode_servers(ts_dec *d, ns_state *ns, unsigned version, ts_error *e
     return 0;
 }
 
-static int decode_chunks(ts_dec *d, ns_state *ns, ts_error *err)
+static int decode_chunks(ts_dec *d, ns_state *ns, unsigned version, ts_error *err)
 {
     uint64_t n = ts_dec_u64(d);
-    if (!count_ok(d, n, TS_CHUNK_ID_LEN + 8 + TS_SHA256_LEN))
+    if (!count_ok(d, n, TS_CHUNK_ID_LEN + 8 + TS_SHA256_LEN + (version >= 4)))
         return ts_fail(err, TS_ECORRUPT, "bad chunk count");
     ptab_reserve(&ns->chunks, &ns_chunk_ops, (size_t)n);   /* records come in hash order */
     for (uint64_t i = 0; i < n; i++) {
@@ -171,11 +177,26 @@ static int decode_chunks(ts_dec *d, ns_state *ns, ts_error *err)
         ts_dec_raw(d, c->id.b, TS_CHUNK_ID_LEN);
         c->length = ts_dec_u64(d);
         ts_dec_raw(d, c->sha256, TS_SHA256_LEN);
+        uint8_t is_inline = version >= 4 ? ts_dec_u8(d) : 0;
+        if (is_inline > 1 || (is_inline && (c->length == 0 || c->length > NS_INLINE_CHUNK_MAX))) {
+            free(c);
+            return ts_fail(err, TS_ECORRUPT, "chunk %llu: bad inline record",
+                           (unsigned long long)i);
+        }
+        if (is_inline && ts_dec_ok(d)) {
+            c->data = ts_malloc((size_t)c->length);
+            ts_dec_raw(d, c->data, (size_t)c->length);
+        }
         if (!ts_dec_ok(d) ||
             ptab_insert(&ns->chunks, &ns_chunk_ops, c, ns_chunk_hash(&c->id), &c->id) != 0) {
+            free(c->data);
             free(c);
             return ts_fail(err, TS_ECORRUPT, "chunk %llu truncated or duplicated",
                            (unsigned long long)i);
+        }
+        if (c->data) {
+            ns->inline_chunks++;
+            ns->inline_bytes += c->length;
         }
     }
     return 0;
@@ -354,7 +375,7 @@ int ns_decode(const void *p, size_t len, ns_state **out, ts_error *err)
     ns->garbage_chunks = ts_dec_u64(&d);
     uint64_t epoch = ts_dec_u64(&d);
     if ((rc = decode_servers(&d, ns, version, err)) != 0 ||
-        (rc = decode_chunks(&d, ns, err)) != 0 || (rc = decode_inodes(&d, ns, err)) != 0 ||
+        (rc = decode_chunks(&d, ns, version, err)) != 0 || (rc = decode_inodes(&d, ns, err)) != 0 ||
         (version >= 2 && (rc = decode_xattrs(&d, ns, err)) != 0) ||
         (version >= 3 && (rc = decode_rebalance(&d, ns, err)) != 0))
         goto free_ns;

@@ -6,7 +6,8 @@
  * Reference counting: a chunk's refcount is the number of extents, across
  * all files, pointing into it.  Splitting an extent in two adds a reference;
  * trimming keeps it; dropping removes one.  At zero the chunk leaves the
- * table and counts as garbage (its replicas are deleted by a later GC).
+ * table and counts as garbage (its replicas are deleted by a later GC);
+ * an inline chunk's bytes are simply freed.
  * Splices take all new references before dropping old ones, so a chunk that
  * stays referenced never leaves the table transiently.
  */
@@ -14,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "common/checksum.h"
 #include "common/util.h"
 
 static uint32_t chunk_hash_elem(const void *e)
@@ -63,8 +65,14 @@ static void chunk_drop(ns_state *ns, struct ns_chunk *c)
 {
     if (ptab_remove(&ns->chunks, &ns_chunk_ops, ns_chunk_hash(&c->id), &c->id) != c)
         ts_die("namespace: chunk table lost an entry");
+    if (c->data) {
+        ns->inline_chunks--;
+        ns->inline_bytes -= c->length;
+        free(c->data);
+    } else {
+        ns->garbage_chunks++;
+    }
     free(c);
-    ns->garbage_chunks++;
 }
 
 void ns_chunk_unref(ns_state *ns, const ts_chunk_id *id)
@@ -96,9 +104,20 @@ void ns_chunk_foreach(const ns_state *ns, int (*fn)(void *arg, const ts_chunk_id
     size_t n = ptab_nslots(&ns->chunks);
     for (size_t i = 0; i < n; i++) {
         const struct ns_chunk *c = ns->chunks.slot[i];
-        if (c && fn(arg, &c->id))
+        if (c && !c->data && fn(arg, &c->id))
             return;
     }
+}
+
+int ns_chunk_inline(const ns_state *ns, const ts_chunk_id *id, const uint8_t **data,
+                    uint64_t *len)
+{
+    const struct ns_chunk *c = ns_chunk_get(ns, id);
+    if (!c || !c->data)
+        return 0;
+    *data = c->data;
+    *len = c->length;
+    return 1;
 }
 
 int ns_file_extents(const ns_state *ns, uint64_t ino, const ts_extent **ext, size_t *n,
@@ -150,19 +169,38 @@ static int extent_cmp(const void *a, const void *b)
     return x->file_offset < y->file_offset ? -1 : x->file_offset > y->file_offset;
 }
 
-/* The length of chunk id as the commit will see it: listed or known. */
+/* The length of chunk id as the commit will see it (listed or known), and
+ * whether it is inline. */
 static int commit_chunk_length(const ns_state *ns, const ns_commit_args *a,
-                               const ts_chunk_id *id, uint64_t *len)
+                               const ts_chunk_id *id, uint64_t *len, int *is_inline)
 {
     for (size_t i = 0; i < a->n_chunks; i++)
         if (ts_chunk_id_eq(&a->chunks[i].id, id)) {
             *len = a->chunks[i].length;
+            *is_inline = a->chunks[i].data != NULL;
             return 0;
         }
     const struct ns_chunk *c = ns_chunk_get(ns, id);
     if (!c)
         return TS_ENOENT;
     *len = c->length;
+    *is_inline = c->data != NULL;
+    return 0;
+}
+
+/* An inline chunk's own checks: size limit, and data matching the length
+ * and hash the client sent (what it read back later is what it wrote). */
+static int check_inline_chunk(const ns_chunk_info *ci, const char *hex, unsigned long long ino,
+                              ts_error *err)
+{
+    uint8_t sha[TS_SHA256_LEN];
+    if (ci->length == 0 || ci->length > NS_INLINE_CHUNK_MAX)
+        return ts_fail(err, TS_EINVAL, "commit %llu: inline chunk %s of %llu bytes (1..%u "
+                       "allowed)", ino, hex, (unsigned long long)ci->length, NS_INLINE_CHUNK_MAX);
+    ts_sha256_once(ci->data, (size_t)ci->length, sha);
+    if (memcmp(sha, ci->sha256, TS_SHA256_LEN) != 0)
+        return ts_fail(err, TS_ECORRUPT, "commit %llu: inline chunk %s: data does not match "
+                       "its SHA-256", ino, hex);
     return 0;
 }
 
@@ -184,13 +222,18 @@ int ns_commit_validate(const ns_state *ns, const ns_commit_args *a, ts_extent *s
                 return ts_fail(err, TS_EINVAL, "commit %llu: chunk %s listed twice", ino, hex);
         const struct ns_chunk *known = ns_chunk_get(ns, &ci->id);
         if (known && (known->length != ci->length ||
-                      memcmp(known->sha256, ci->sha256, TS_SHA256_LEN) != 0))
+                      memcmp(known->sha256, ci->sha256, TS_SHA256_LEN) != 0 ||
+                      (known->data != NULL) != (ci->data != NULL)))
             return ts_fail(err, TS_EINVAL, "commit %llu: chunk %s already known with another "
                            "length or sha256", ino, hex);
+        int rc;
+        if (ci->data && (rc = check_inline_chunk(ci, hex, ino, err)) != 0)
+            return rc;
     }
     for (size_t i = 0; i < a->n_extents; i++) {
         const ts_extent *e = &a->extents[i];
         uint64_t clen;
+        int is_inline;
         ts_chunk_id_to_hex(&e->chunk, hex);
         if (e->length == 0)
             return ts_fail(err, TS_EINVAL, "commit %llu: extent %zu has length 0", ino, i);
@@ -200,12 +243,16 @@ int ns_commit_validate(const ns_state *ns, const ns_commit_args *a, ts_extent *s
                            "committed range [%llu, %llu)", ino, i,
                            (unsigned long long)e->file_offset, (unsigned long long)e->length,
                            (unsigned long long)a->offset, (unsigned long long)end);
-        if (commit_chunk_length(ns, a, &e->chunk, &clen) != 0)
+        if (commit_chunk_length(ns, a, &e->chunk, &clen, &is_inline) != 0)
             return ts_fail(err, TS_EINVAL, "commit %llu: extent %zu names unknown chunk %s",
                            ino, i, hex);
         if (e->chunk_offset > clen || e->length > clen - e->chunk_offset)
             return ts_fail(err, TS_EINVAL, "commit %llu: extent %zu runs past the end of chunk "
                            "%s (length %llu)", ino, i, hex, (unsigned long long)clen);
+        if (is_inline && e->file_offset + e->length > NS_INLINE_END_MAX)
+            return ts_fail(err, TS_EINVAL, "commit %llu: extent %zu of inline chunk %s ends at "
+                           "%llu, past the inline limit %u", ino, i, hex,
+                           (unsigned long long)(e->file_offset + e->length), NS_INLINE_END_MAX);
         sorted[i] = *e;
     }
     if (a->n_extents > 1)
@@ -242,6 +289,12 @@ int ns_commit(ns_state *ns, const ns_commit_args *a, int64_t now, ts_attr *out, 
         c->id = ci->id;
         c->length = ci->length;
         memcpy(c->sha256, ci->sha256, TS_SHA256_LEN);
+        if (ci->data) {
+            c->data = ts_malloc((size_t)ci->length);
+            memcpy(c->data, ci->data, (size_t)ci->length);
+            ns->inline_chunks++;
+            ns->inline_bytes += ci->length;
+        }
         if (ptab_insert(&ns->chunks, &ns_chunk_ops, c, ns_chunk_hash(&c->id), &c->id) != 0)
             ts_die("namespace: chunk inserted twice");
     }

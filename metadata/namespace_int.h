@@ -51,12 +51,15 @@ struct ns_inode {
 };
 
 /* A chunk some extent points into.  refcount = number of extents (of all
- * files) referencing it; the entry is removed when it drops to 0. */
+ * files) referencing it; the entry is removed when it drops to 0.  An
+ * inline chunk (data != NULL: `length` bytes, owned here) lives in the
+ * namespace itself and on no chunkserver. */
 struct ns_chunk {
     ts_chunk_id id;
     uint64_t length;
     uint32_t refcount;
     uint8_t sha256[TS_SHA256_LEN];
+    uint8_t *data;
 };
 
 /* The extended attributes of one inode (namespace_xattr.c), sorted by
@@ -80,6 +83,7 @@ struct ns_state {
     uint64_t next_ino;        /* never reused */
     uint64_t nfiles, ndirs, nsymlinks, nextents;
     uint64_t garbage_chunks;
+    uint64_t inline_chunks, inline_bytes;   /* chunks with data in the table */
     uint64_t membership_epoch;
     ns_server *servers;       /* registration order */
     size_t n_servers;

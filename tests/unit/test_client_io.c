@@ -7,7 +7,11 @@
  * chain does not fail a write; one commit at close covering everything;
  * flush commits what is written so far; a truncating writer drops the old
  * tail; too few servers give ENOSPC with a helpful message; reads fall back
- * to the next replica and read holes as zeros.
+ * to the next replica and read holes as zeros.  Inline data: a small flush
+ * sends its bytes with the commit (no chunk stored anywhere) and reads
+ * back from the layout alone; too large or too far into the file, it is
+ * uploaded; a metadata server that refuses inline data gets the bytes as
+ * an uploaded chunk in a second commit, and no more inline attempts.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -50,6 +54,7 @@ typedef struct fake_meta {
     json_t *commits;            /* array of every commit request */
     uint64_t size;              /* what getattr answers */
     int nservers_listed;        /* how many of the chunkservers membership lists */
+    int refuse_inline;          /* answer commits with inline chunks as an old server */
 } fake_meta;
 
 static fake_cs cs[NCS];
@@ -215,6 +220,14 @@ static void meta_handle(void *app, const ts_http_request *req, ts_http_response 
         json_int_t len = json_integer_value(json_object_get(body, "length"));
         json_t *size = json_object_get(body, "size");
         pthread_mutex_lock(&m->mu);
+        if (m->refuse_inline && json_object_get(body, "inline_chunks")) {
+            /* What a server without inline data says: the extent's chunk
+             * is in no list it knows. */
+            pthread_mutex_unlock(&m->mu);
+            json_decref(body);
+            ts_http_respond_error(resp, TS_EINVAL, "commit 7: extent 0 names unknown chunk");
+            return;
+        }
         json_array_append_new(m->commits, body);
         m->size = size ? (uint64_t)json_integer_value(size) : TS_MAX(m->size, (uint64_t)(off + len));
         uint64_t now = m->size;
@@ -272,6 +285,9 @@ static void reset_meta(uint64_t size)
     pthread_mutex_unlock(&meta.mu);
 }
 
+/* The upload-path tests run with inline data off; the inline tests set it. */
+static uint64_t client_inline_max;
+
 static tess_client *open_client(uint64_t chunk_size)
 {
     tess_client_opts o;
@@ -281,6 +297,7 @@ static tess_client *open_client(uint64_t chunk_size)
     tess_client_opts_init(&o);
     o.meta = meta.addr;
     o.chunk_size = chunk_size;
+    o.inline_max = client_inline_max;
     o.timeout_ms = 5000;
     if (tess_client_open(&o, &c, &e) != 0)
         fprintf(stderr, "open client: %s\n", e.msg);
@@ -298,6 +315,7 @@ static tess_layout *layout_from_commits(uint64_t size)
     for (size_t k = 0; k < json_array_size(meta.commits); k++) {
         json_t *cm = json_array_get(meta.commits, k);
         json_t *exts = json_object_get(cm, "extents"), *chunks = json_object_get(cm, "chunks");
+        json_t *inl = json_object_get(cm, "inline_chunks");
         for (size_t i = 0; i < json_array_size(exts); i++) {
             json_t *x = json_deep_copy(json_array_get(exts, i));
             const char *id = json_string_value(json_object_get(x, "chunk"));
@@ -305,6 +323,14 @@ static tess_layout *layout_from_commits(uint64_t size)
                 json_t *ch = json_array_get(chunks, j);
                 if (strcmp(json_string_value(json_object_get(ch, "id")), id) == 0)
                     json_object_set(x, "replicas", json_object_get(ch, "replicas"));
+            }
+            for (size_t j = 0; j < json_array_size(inl); j++) {
+                json_t *ch = json_array_get(inl, j);
+                if (strcmp(json_string_value(json_object_get(ch, "id")), id) == 0) {
+                    json_object_set(x, "inline", json_object_get(ch, "inline"));
+                    json_object_set(x, "chunk_length", json_object_get(ch, "length"));
+                    json_object_set_new(x, "replicas", json_array());
+                }
             }
             json_array_append_new(extents, x);
         }
@@ -530,6 +556,149 @@ static void test_hole_reads_zero(void)
     tess_client_close(c);
 }
 
+static size_t chunks_stored(void)
+{
+    size_t n = 0;
+    for (int i = 0; i < NCS; i++) {
+        pthread_mutex_lock(&cs[i].mu);
+        n += cs[i].nchunks;
+        pthread_mutex_unlock(&cs[i].mu);
+    }
+    return n;
+}
+
+/* A small file: one commit carrying the bytes, nothing uploaded; the layout
+ * alone reads it back (every chunkserver could be gone). */
+static void test_inline_small_file(void)
+{
+    char data[3000], back[4000];
+    client_inline_max = TESS_INLINE_CHUNK_MAX;
+    tess_client *c = open_client(CHUNK);
+    tess_writer *w = NULL;
+    tess_layout *l;
+    ts_error e;
+
+    reset_meta(0);
+    size_t before = chunks_stored();
+    ts_random_bytes(data, sizeof data);
+    TC_CHECK(tess_writer_open(c, 7, 0, NULL, &w, &e) == 0);
+    TC_CHECK(tess_writer_write(w, data, 1000, &e) == 0);
+    TC_CHECK(tess_writer_write(w, data + 1000, 2000, &e) == 0);
+    TC_CHECK(tess_writer_close(w, NULL, &e) == 0);
+    TC_CHECK_EQ_U64(chunks_stored(), before);
+    TC_CHECK_EQ_U64(json_array_size(meta.commits), 1);
+    json_t *cm = json_array_get(meta.commits, 0);
+    json_t *inl = json_object_get(cm, "inline_chunks");
+    TC_CHECK_EQ_U64(json_array_size(json_object_get(cm, "chunks")), 0);
+    TC_CHECK_EQ_U64(json_array_size(inl), 1);
+    json_t *ch = json_array_get(inl, 0);
+    uint8_t *raw = NULL, sha[TS_SHA256_LEN];
+    size_t n = 0;
+    char shahex[2 * TS_SHA256_LEN + 1];
+    const char *b64 = json_string_value(json_object_get(ch, "inline"));
+    TC_CHECK(b64 && ts_base64_decode(b64, strlen(b64), &raw, &n) == 0);
+    TC_CHECK(n == sizeof data && memcmp(raw, data, n) == 0);
+    ts_sha256_once(data, sizeof data, sha);
+    ts_hex_encode(sha, TS_SHA256_LEN, shahex);
+    TC_CHECK_STR(json_string_value(json_object_get(ch, "sha256")), shahex);
+    free(raw);
+
+    l = layout_from_commits(3000);
+    TC_CHECK(l && l->nextents == 1 && l->extents[0].inline_data != NULL);
+    memset(back, 'z', sizeof back);
+    TC_CHECK(tess_read(c, l, 500, sizeof back, back, &e) == 2500);
+    TC_CHECK(memcmp(back, data + 500, 2500) == 0);
+    tess_layout_free(l);
+
+    /* An append after it is a second inline chunk at offset 3000. */
+    w = NULL;
+    TC_CHECK(tess_writer_open(c, 7, 3000, NULL, &w, &e) == 0);
+    TC_CHECK(tess_writer_write(w, "tail", 4, &e) == 0);
+    TC_CHECK(tess_writer_close(w, NULL, &e) == 0);
+    TC_CHECK_EQ_U64(chunks_stored(), before);
+    l = layout_from_commits(3004);
+    TC_CHECK(l && l->nextents == 2);
+    TC_CHECK(tess_read(c, l, 2998, 16, back, &e) == 6);
+    TC_CHECK(memcmp(back, data + 2998, 2) == 0 && memcmp(back + 2, "tail", 4) == 0);
+    tess_layout_free(l);
+    tess_client_close(c);
+    client_inline_max = 0;
+}
+
+/* Over inline_max, or ending past TESS_INLINE_END_MAX: uploaded as usual. */
+static void test_inline_limits(void)
+{
+    client_inline_max = 1000;
+    tess_client *c = open_client(CHUNK);
+    tess_writer *w = NULL;
+    char *data = random_data(1001);
+    ts_error e;
+
+    reset_meta(0);
+    size_t before = chunks_stored();
+    TC_CHECK(tess_writer_open(c, 7, 0, NULL, &w, &e) == 0);
+    TC_CHECK(tess_writer_write(w, data, 1001, &e) == 0);
+    TC_CHECK(tess_writer_close(w, NULL, &e) == 0);
+    TC_CHECK(chunks_stored() > before);
+    TC_CHECK(json_object_get(json_array_get(meta.commits, 0), "inline_chunks") == NULL);
+
+    reset_meta(0);
+    before = chunks_stored();
+    w = NULL;
+    TC_CHECK(tess_writer_open(c, 7, TESS_INLINE_END_MAX - 10, NULL, &w, &e) == 0);
+    TC_CHECK(tess_writer_write(w, data, 11, &e) == 0);   /* ends one byte past the limit */
+    TC_CHECK(tess_writer_close(w, NULL, &e) == 0);
+    TC_CHECK(chunks_stored() > before);
+    TC_CHECK(json_object_get(json_array_get(meta.commits, 0), "inline_chunks") == NULL);
+
+    reset_meta(0);
+    before = chunks_stored();
+    w = NULL;
+    TC_CHECK(tess_writer_open(c, 7, TESS_INLINE_END_MAX - 10, NULL, &w, &e) == 0);
+    TC_CHECK(tess_writer_write(w, data, 10, &e) == 0);   /* ends exactly at it */
+    TC_CHECK(tess_writer_close(w, NULL, &e) == 0);
+    TC_CHECK_EQ_U64(chunks_stored(), before);
+    TC_CHECK(json_object_get(json_array_get(meta.commits, 0), "inline_chunks") != NULL);
+    free(data);
+    tess_client_close(c);
+    client_inline_max = 0;
+}
+
+/* An older metadata server: the refused commit is retried with the bytes
+ * uploaded, and the client stops offering inline data. */
+static void test_inline_refused(void)
+{
+    client_inline_max = TESS_INLINE_CHUNK_MAX;
+    tess_client *c = open_client(CHUNK);
+    tess_writer *w = NULL;
+    tess_layout *l;
+    char back[8];
+    ts_error e;
+
+    reset_meta(0);
+    meta.refuse_inline = 1;
+    size_t before = chunks_stored();
+    TC_CHECK(tess_writer_open(c, 7, 0, NULL, &w, &e) == 0);
+    TC_CHECK(tess_writer_write(w, "abcdef", 6, &e) == 0);
+    TC_CHECK(tess_writer_close(w, NULL, &e) == 0);
+    TC_CHECK(chunks_stored() > before);
+    TC_CHECK_EQ_U64(json_array_size(meta.commits), 1);   /* the refused one is not recorded */
+    l = layout_from_commits(6);
+    TC_CHECK(l && l->nextents == 1 && l->extents[0].inline_data == NULL);
+    TC_CHECK(tess_read(c, l, 0, sizeof back, back, &e) == 6);
+    TC_CHECK(memcmp(back, "abcdef", 6) == 0);
+    tess_layout_free(l);
+    /* From now on no inline attempt even with the server accepting them. */
+    meta.refuse_inline = 0;
+    w = NULL;
+    TC_CHECK(tess_writer_open(c, 7, 6, NULL, &w, &e) == 0);
+    TC_CHECK(tess_writer_write(w, "gh", 2, &e) == 0);
+    TC_CHECK(tess_writer_close(w, NULL, &e) == 0);
+    TC_CHECK(json_object_get(json_array_get(meta.commits, 1), "inline_chunks") == NULL);
+    tess_client_close(c);
+    client_inline_max = 0;
+}
+
 int main(void)
 {
     ts_log_init("test_client_io", TS_LOG_ERROR);
@@ -543,6 +712,9 @@ int main(void)
     TC_RUN(test_truncating_writer);
     TC_RUN(test_not_enough_servers);
     TC_RUN(test_hole_reads_zero);
+    TC_RUN(test_inline_small_file);
+    TC_RUN(test_inline_limits);
+    TC_RUN(test_inline_refused);
     for (int i = 0; i < NCS; i++)
         if (cs[i].srv)
             ts_http_server_stop(cs[i].srv);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "common/checksum.h"
 #include "common/codec.h"
 #include "common/util.h"
 #include "metadata/command.h"
@@ -88,6 +89,26 @@ static void make(int type, cmd *c)
         memset(c->u.commit.chunks[0].sha256, 0xee, TS_SHA256_LEN);
         c->u.commit.has_size = 1;
         c->u.commit.size = 20000;
+        break;
+    case CMD_COMMIT_INLINE:
+        /* One stored chunk and one inline chunk with its bytes. */
+        c->u.commit.ino = 12;
+        c->u.commit.offset = 0;
+        c->u.commit.length = 300;
+        c->u.commit.n_extents = 2;
+        c->u.commit.extents = ts_calloc(2, sizeof(ts_extent));
+        c->u.commit.extents[0] = (ts_extent){ 0, 100, cid(4), 0 };
+        c->u.commit.extents[1] = (ts_extent){ 100, 200, cid(5), 0 };
+        c->u.commit.n_chunks = 2;
+        c->u.commit.chunks = ts_calloc(2, sizeof(ns_chunk_info));
+        c->u.commit.chunks[0].id = cid(4);
+        c->u.commit.chunks[0].length = 4096;
+        c->u.commit.chunks[1].id = cid(5);
+        c->u.commit.chunks[1].length = 200;
+        c->u.commit.chunks[1].data = ts_malloc(200);
+        for (int i = 0; i < 200; i++)
+            c->u.commit.chunks[1].data[i] = (uint8_t)(i * 7);
+        ts_sha256_once(c->u.commit.chunks[1].data, 200, c->u.commit.chunks[1].sha256);
         break;
     case CMD_REGISTER_SERVER:
         c->u.server.id = ts_strdup("cs-1");
@@ -193,6 +214,16 @@ static void test_fields_survive(void)
     cmd_free(&c);
     cmd_free(&d);
     ts_buf_free(&b);
+    make(CMD_COMMIT_INLINE, &c);
+    b.len = 0;
+    cmd_encode(&c, &b);
+    TC_CHECK(cmd_decode(b.data, b.len, &d, &e) == 0);
+    TC_CHECK(d.type == CMD_COMMIT_INLINE && d.u.commit.n_chunks == 2);
+    TC_CHECK(d.u.commit.chunks[0].data == NULL && d.u.commit.chunks[1].data != NULL);
+    TC_CHECK(d.u.commit.chunks[1].length == 200 &&
+             memcmp(d.u.commit.chunks[1].data, c.u.commit.chunks[1].data, 200) == 0);
+    cmd_free(&c);
+    cmd_free(&d);
     make(CMD_REGISTER_SERVER, &c);
     b.len = 0;
     cmd_encode(&c, &b);

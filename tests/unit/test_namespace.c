@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "common/checksum.h"
 #include "common/util.h"
 #include "metadata/namespace.h"
 #include "metadata/ptab.h"
@@ -843,11 +844,127 @@ static void test_xattrs(void)
     ns_free(ns);
 }
 
+/* Commits [off, off+len) as inline chunk n holding data. */
+static int commit_inline(ns_state *ns, uint64_t ino, uint64_t off, const void *data, size_t len,
+                         int n, ts_error *e)
+{
+    ts_extent x = { .file_offset = off, .length = len, .chunk = cid(n), .chunk_offset = 0 };
+    ns_chunk_info ci = { .id = cid(n), .length = len, .data = (uint8_t *)data };
+    ts_sha256_once(data, len, ci.sha256);
+    ns_commit_args a = { .ino = ino, .offset = off, .length = len, .extents = &x,
+                         .n_extents = 1, .chunks = &ci, .n_chunks = 1 };
+    ts_attr out;
+    return ns_commit(ns, &a, T++, &out, e);
+}
+
+static int count_chunk(void *arg, const ts_chunk_id *id)
+{
+    (void)id;
+    (*(size_t *)arg)++;
+    return 0;
+}
+
+/* Inline chunks: stored with their bytes, checked, counted, spliced like
+ * any chunk, freed at refcount 0 (not garbage: nothing on chunkservers),
+ * left out of the chunk walk, and kept by the image. */
+static void test_inline_chunks(void)
+{
+    ns_state *ns = ns_new(0);
+    ts_error e = {0};
+    ns_stats st;
+    const uint8_t *data;
+    uint64_t len;
+    char buf[5000];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (char)('a' + i % 26);
+    uint64_t f = create_ok(ns, 1, "small"), g = create_ok(ns, 1, "other");
+
+    TC_CHECK(commit_inline(ns, f, 0, buf, 4096, 1, &e) == 0);
+    INV(ns);
+    TC_CHECK(ns_chunk_inline(ns, &(ts_chunk_id){0}, &data, &len) == 0);
+    ts_chunk_id id1 = cid(1);
+    TC_CHECK(ns_chunk_inline(ns, &id1, &data, &len) == 1 && len == 4096 &&
+             memcmp(data, buf, 4096) == 0);
+    ns_get_stats(ns, &st);
+    TC_CHECK(st.inline_chunks == 1 && st.inline_bytes == 4096 && st.chunks == 1);
+    size_t walked = 0;
+    ns_chunk_foreach(ns, count_chunk, &walked);
+    TC_CHECK_EQ_U64(walked, 0);
+    /* A stored chunk next to it is walked. */
+    TC_CHECK(commit1(ns, g, 0, 100, 2, 0, 100, &e) == 0);
+    ns_chunk_foreach(ns, count_chunk, &walked);
+    TC_CHECK_EQ_U64(walked, 1);
+
+    /* An inline append, then an overwrite in the middle by a stored chunk:
+     * the first inline chunk is split (two references). */
+    TC_CHECK(commit_inline(ns, f, 4096, buf + 4096, 904, 3, &e) == 0);
+    TC_CHECK(commit1(ns, f, 1000, 10, 4, 0, 10, &e) == 0);
+    INV(ns);
+    TC_CHECK_EQ_U64(refcount_of(ns, 1), 2);
+
+    /* Refusals: bad hash, empty, too large, past the inline end, a known
+     * stored chunk listed again as inline. */
+    ns_get_stats(ns, &st);
+    uint64_t before = st.inline_bytes;
+    ts_extent x = { .file_offset = 0, .length = 10, .chunk = cid(9), .chunk_offset = 0 };
+    ns_chunk_info ci = { .id = cid(9), .length = 10, .data = (uint8_t *)buf };
+    memset(ci.sha256, 0, sizeof ci.sha256);
+    ns_commit_args a = { .ino = f, .offset = 0, .length = 10, .extents = &x, .n_extents = 1,
+                         .chunks = &ci, .n_chunks = 1 };
+    ts_attr out;
+    TC_CHECK(ns_commit(ns, &a, T++, &out, &e) == TS_ECORRUPT && strstr(e.msg, "SHA-256"));
+    ci.length = 0;
+    x.length = 0;
+    TC_CHECK(ns_commit(ns, &a, T++, &out, &e) == TS_EINVAL);
+    char *big = ts_calloc(1, NS_INLINE_CHUNK_MAX + 1);
+    TC_CHECK(commit_inline(ns, f, 0, big, NS_INLINE_CHUNK_MAX + 1, 10, &e) == TS_EINVAL &&
+             strstr(e.msg, "inline chunk"));
+    TC_CHECK(commit_inline(ns, f, NS_INLINE_END_MAX - 5, buf, 6, 11, &e) == TS_EINVAL &&
+             strstr(e.msg, "inline limit"));
+    TC_CHECK(commit_inline(ns, f, NS_INLINE_END_MAX - 6, buf, 6, 11, &e) == 0);
+    x = (ts_extent){ .file_offset = 0, .length = 10, .chunk = cid(2), .chunk_offset = 0 };
+    ci = (ns_chunk_info){ .id = cid(2), .length = 100, .data = (uint8_t *)buf };
+    ts_sha256_once(buf, 100, ci.sha256);
+    a.length = 10;
+    TC_CHECK(ns_commit(ns, &a, T++, &out, &e) == TS_EINVAL);   /* known as a stored chunk */
+    free(big);
+    ns_get_stats(ns, &st);
+    TC_CHECK_EQ_U64(st.inline_bytes, before + 6);
+    INV(ns);
+
+    /* The image keeps the bytes; the decoded state is equal. */
+    ts_buf b1 = {0}, b2 = {0};
+    ns_state *copy = NULL;
+    ns_encode(ns, &b1);
+    TC_CHECK(ns_decode(b1.data, b1.len, &copy, &e) == 0);
+    if (copy) {
+        ns_encode(copy, &b2);
+        TC_CHECK(b1.len == b2.len && memcmp(b1.data, b2.data, b1.len) == 0);
+        TC_CHECK(ns_chunk_inline(copy, &id1, &data, &len) == 1 && memcmp(data, buf, 4096) == 0);
+        ns_free(copy);
+    }
+    /* A flipped inline flag byte no longer decodes as a valid image. */
+    ts_buf_free(&b1);
+    ts_buf_free(&b2);
+
+    /* Truncate to 0: every inline chunk is freed, none counts as garbage. */
+    ns_get_stats(ns, &st);
+    uint64_t garbage = st.garbage_chunks;
+    ns_setattr_args sa = { .valid = NS_SETATTR_SIZE, .size = 0 };
+    TC_CHECK(ns_setattr(ns, f, &sa, T++, &out, &e) == 0);
+    INV(ns);
+    ns_get_stats(ns, &st);
+    TC_CHECK(st.inline_chunks == 0 && st.inline_bytes == 0);
+    TC_CHECK_EQ_U64(st.garbage_chunks, garbage + 1);   /* chunk 4 (stored) only */
+    ns_free(ns);
+}
+
 int main(void)
 {
     TC_RUN(test_basic_tree);
     TC_RUN(test_setattr);
     TC_RUN(test_extents);
+    TC_RUN(test_inline_chunks);
     TC_RUN(test_rename);
     TC_RUN(test_readdir);
     TC_RUN(test_membership);

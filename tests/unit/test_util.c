@@ -318,12 +318,50 @@ static void test_log_file(void)
     unlink(tmpl);
 }
 
+/* RFC 4648 test vectors, every byte value, and malformed input. */
+static void test_base64(void)
+{
+    static const char *const plain[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
+    static const char *const coded[] = { "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
+                                         "Zm9vYmFy" };
+    for (size_t i = 0; i < 7; i++) {
+        char *e = ts_base64_encode(plain[i], strlen(plain[i]));
+        TC_CHECK_STR(e, coded[i]);
+        uint8_t *d = NULL;
+        size_t n = 99;
+        TC_CHECK(ts_base64_decode(e, strlen(e), &d, &n) == 0);
+        TC_CHECK(n == strlen(plain[i]) && memcmp(d, plain[i], n) == 0);
+        free(d);
+        free(e);
+    }
+    uint8_t all[256];
+    for (int i = 0; i < 256; i++)
+        all[i] = (uint8_t)i;
+    for (size_t len = 250; len <= 256; len++) {
+        char *e = ts_base64_encode(all, len);
+        uint8_t *d = NULL;
+        size_t n = 0;
+        TC_CHECK(ts_base64_decode(e, strlen(e), &d, &n) == 0);
+        TC_CHECK(n == len && memcmp(d, all, len) == 0);
+        free(d);
+        free(e);
+    }
+    static const char *const bad[] = { "Zg=", "Z===", "Zg=a", "Zm9v!A==", "=Zg=", "Zm 9" };
+    for (size_t i = 0; i < 6; i++) {
+        uint8_t *d = NULL;
+        size_t n = 0;
+        TC_CHECK(ts_base64_decode(bad[i], strlen(bad[i]), &d, &n) == TS_EINVAL);
+        TC_CHECK(d == NULL);
+    }
+}
+
 int main(void)
 {
     TC_RUN(test_parse_size);
     TC_RUN(test_format_size);
     TC_RUN(test_parse_hostport);
     TC_RUN(test_hex);
+    TC_RUN(test_base64);
     TC_RUN(test_chunk_id);
     TC_RUN(test_errors);
     TC_RUN(test_buf);
