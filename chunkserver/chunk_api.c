@@ -829,8 +829,10 @@ int ts_chunk_api_start(const ts_chunk_api_opts *opts, ts_chunk_api **out, ts_err
         .bind_addr = opts->bind_addr,
         .port = opts->port,
         .threading = TS_HTTP_THREAD_PER_CONNECTION,
-        /* The one buffered body is a task spec (a reduce lists every map). */
-        .max_body = 4 * 1024 * 1024,
+        /* Buffered bodies: a task spec (a reduce lists every map), and a
+         * build request, whose pieces may carry a whole chunk of inline
+         * data in base64 (chunk_build.h). */
+        .max_body = 4 * 1024 * 1024 + (TS_BUILD_INLINE_MAX / 3 + 1) * 4,
         .connection_timeout_s = opts->connection_timeout_s,
         .app = api,
         .handle = handle,

@@ -15,6 +15,10 @@
 #define TS_ROOT_INO 1
 #define TS_NAME_MAX 255
 #define TS_PATH_MAX 4095
+/* Inline data (bytes kept in the metadata) one chunk build request may
+ * carry: the compactor plans packs of inline files no larger, and the
+ * chunkservers accept build bodies that large (base64). */
+#define TS_BUILD_INLINE_MAX (16u << 20)
 
 typedef struct ts_attr {
     uint64_t ino;

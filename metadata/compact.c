@@ -86,12 +86,15 @@ static void snap_add_file(struct snap *s, const ns_state *ns, const ts_attr *a)
     }
     ts_extent *ext = ts_malloc((n + 1) * sizeof(*ext));
     uint64_t *clen = ts_malloc((n + 1) * sizeof(*clen));
+    int has_inline = 0;
     memcpy(ext, x, n * sizeof(*ext));
     for (size_t i = 0; i < n; i++) {
+        const uint8_t *data;
         clen[i] = 0;
         ns_chunk_lookup(ns, &x[i].chunk, &clen[i], NULL, NULL);   /* N6: known */
+        has_inline |= ns_chunk_inline(ns, &x[i].chunk, &data, &clen[i]);
     }
-    s->files[s->n++] = (cp_file){ a->ino, a->version, a->size, ext, n, clen };
+    s->files[s->n++] = (cp_file){ a->ino, a->version, a->size, ext, n, clen, has_inline };
 }
 
 struct walk {
@@ -457,7 +460,32 @@ static int run_locked(compact *c, uint64_t root, int dry_run, double *tokens,
         }
         cp_job_free(&j);
     }
-    rc = cp_plan_pack(rest, nrest, &c->o.plan, &packs, &npacks, &rep->reclaimable, err);
+    /* Files holding inline data are packed apart, into packs whose build
+     * requests (which carry that data) stay within TS_BUILD_INLINE_MAX. */
+    size_t nstored = 0, ninline = 0;
+    for (size_t i = 0; i < nrest; i++)
+        nstored += !rest[i].has_inline;
+    cp_file *sorted = ts_malloc((nrest + 1) * sizeof(*sorted));
+    for (size_t i = 0; i < nrest; i++)
+        sorted[rest[i].has_inline ? nstored + ninline++ : i - ninline] = rest[i];
+    cp_opts inline_plan = c->o.plan;
+    inline_plan.chunk_size = TS_MIN(inline_plan.chunk_size, (uint64_t)TS_BUILD_INLINE_MAX);
+    inline_plan.small_file = TS_MIN(inline_plan.small_file, inline_plan.chunk_size);
+    uint64_t reclaim_inline = 0;
+    cp_job *ipacks = NULL;
+    size_t nipacks = 0;
+    rc = cp_plan_pack(sorted, nstored, &c->o.plan, &packs, &npacks, &rep->reclaimable, err);
+    if (rc == 0)
+        rc = cp_plan_pack(sorted + nstored, ninline, &inline_plan, &ipacks, &nipacks,
+                          &reclaim_inline, err);
+    rep->reclaimable += reclaim_inline;
+    free(sorted);
+    if (nipacks > 0) {
+        packs = ts_realloc(packs, (npacks + nipacks) * sizeof(*packs));
+        memcpy(packs + npacks, ipacks, nipacks * sizeof(*packs));
+        npacks += nipacks;
+    }
+    free(ipacks);
     for (size_t k = 0; rc == 0 && k < npacks; k++) {
         count_job(&packs[k], rep);
         if (!dry_run && (!tokens || *tokens > 0) && !atomic_load(&c->stop)) {

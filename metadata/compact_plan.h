@@ -60,6 +60,7 @@ typedef struct cp_file {
     const ts_extent *ext;       /* sorted, non-overlapping (the namespace's) */
     size_t n;
     const uint64_t *chunk_len;  /* the length of ext[i]'s chunk */
+    int has_inline;             /* some extent is in an inline chunk (the caller's note) */
 } cp_file;
 
 typedef struct cp_piece {

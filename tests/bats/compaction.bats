@@ -5,7 +5,9 @@
 # and repacked after 90% are deleted; orphan chunks (a writer killed
 # before its commit, deleted files) deleted by the leader's garbage
 # collector after the grace period and nothing else; the metadata leader
-# killed during a compaction.
+# killed during a compaction.  Small writes start as inline chunks (bytes
+# kept in the metadata, no chunk files); compaction moves them onto
+# chunkservers.
 
 load helpers
 
@@ -28,6 +30,7 @@ orphan_replicas_at_least() { [ "$(gc_field orphan_replicas)" -ge "$1" ]; }
 extent_count() { "$TESSERA" admin chunks "$1" --json | jq '.chunks | length'; }
 all_up() { [ "$("$TESSERA" admin status --json | jq '[.servers[] | select(.state == "up")] | length')" -eq 3 ]; }
 status_chunks() { "$TESSERA" admin status --json | jq .chunks; }
+status_inline() { "$TESSERA" admin status --json | jq .inline_chunks; }
 
 APPENDER=$BATS_TEST_DIRNAME/appender.py
 SMALL_FILES=$BUILD/tests/bench/small_files
@@ -44,9 +47,9 @@ start_compact_cluster() {
     python3 "$APPENDER" --expect 0 5000 >"$exp"
     python3 "$APPENDER" "$MNT/log" 0 2500
     [ "$(extent_count /log)" -eq 2500 ]
-    local before
-    before=$(chunk_files)
-    [ "$before" -ge 7500 ]
+    # Every 128-byte append went inline: no chunk file anywhere.
+    [ "$(status_inline)" -eq 2500 ]
+    [ "$(chunk_files)" -eq 0 ]
 
     # The second half appends while compaction runs again and again; every
     # read meanwhile is an exact prefix of the expected bytes.
@@ -67,9 +70,10 @@ start_compact_cluster() {
     run "$TESSERA" admin compact /log
     [ "$status" -eq 0 ]
     [ "$(extent_count /log)" -eq 1 ]
+    [ "$(status_inline)" -eq 0 ]
     cmp "$MNT/log" "$exp"
     "$TESSERA" cat /log | cmp - "$exp"
-    # The old chunks go after the grace period: 1 chunk x 3 replicas left.
+    # 1 chunk x 3 replicas, whatever the uploads before were.
     wait_until 60 files_equal 3
     cmp "$MNT/log" "$exp"
     run "$TESSERA" admin status
@@ -81,17 +85,19 @@ start_compact_cluster() {
     "$TESSERA" mkdir /many
     "$SMALL_FILES" "$TESSERA_CONF" create /many 10000 4096 8
     ls -l --time-style=full-iso "$MNT/many" >"$BATS_TEST_TMPDIR/ls.before"
-    [ "$(status_chunks)" -eq 10000 ]
+    [ "$(status_inline)" -eq 10000 ]
+    [ "$(status_chunks)" -eq 0 ]
 
     run "$TESSERA" admin compact /many --dry-run --json
     [ "$status" -eq 0 ]
     [ "$(jq .pack_files <<<"$output")" -eq 10000 ]
-    [ "$(status_chunks)" -eq 10000 ]
+    [ "$(status_inline)" -eq 10000 ]
     run "$TESSERA" admin compact /many --json
     [ "$status" -eq 0 ]
     [ "$(jq .files_replaced <<<"$output")" -eq 10000 ]
     [ "$(jq .packs <<<"$output")" -eq 3 ]
     [ "$(status_chunks)" -eq 3 ]
+    [ "$(status_inline)" -eq 0 ]
     "$SMALL_FILES" "$TESSERA_CONF" verify /many 10000 4096 8
     ls -l --time-style=full-iso "$MNT/many" >"$BATS_TEST_TMPDIR/ls.after"
     diff "$BATS_TEST_TMPDIR/ls.before" "$BATS_TEST_TMPDIR/ls.after"
@@ -200,7 +206,7 @@ start_compact_cluster() {
     "$TESSERA" mkdir /s
     "$SMALL_FILES" "$TESSERA_CONF" create /s 20 4096 4
     [ "$(extent_count /log)" -eq 40 ]
-    [ "$(status_chunks)" -eq 60 ]
+    [ "$(status_inline)" -eq 60 ]
     # One log chunk and one pack: 2 chunks, nothing asked for.
     wait_until 30 bash -c "[ \"\$(\"$TESSERA\" admin status --json | jq .chunks)\" -eq 2 ]" || {
         "$TESSERA" admin status --json | jq -c '{chunks, compaction}'
