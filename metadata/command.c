@@ -17,7 +17,8 @@ static const char *const type_names[CMD_TYPE_END_] = {
     [CMD_REGISTER_SERVER] = "register_server", [CMD_SETXATTR] = "setxattr",
     [CMD_REMOVEXATTR] = "removexattr", [CMD_SET_SERVER] = "set_server",
     [CMD_REBALANCE] = "rebalance",     [CMD_REPLACE_EXTENTS] = "replace_extents",
-    [CMD_COMMIT_INLINE] = "commit_inline",
+    [CMD_COMMIT_INLINE] = "commit_inline", [CMD_RESERVE_INODES] = "reserve_inodes",
+    [CMD_CREATE_AT] = "create_at",
 };
 
 static void free_chunk_infos(ns_chunk_info *c, uint32_t n)
@@ -54,6 +55,11 @@ void cmd_free(cmd *c)
     case CMD_COMMIT_INLINE:
         free(c->u.commit.extents);
         free_chunk_infos(c->u.commit.chunks, c->u.commit.n_chunks);
+        break;
+    case CMD_CREATE_AT:
+        free(c->u.create_at.name);
+        free(c->u.create_at.commit.extents);
+        free_chunk_infos(c->u.create_at.commit.chunks, c->u.create_at.commit.n_chunks);
         break;
     case CMD_REPLACE_EXTENTS:
         for (uint32_t i = 0; c->u.replace.files && i < c->u.replace.n_files; i++)
@@ -110,6 +116,19 @@ static void enc_chunks(ts_buf *b, const ns_chunk_info *c, uint32_t n, int with_d
                 ts_enc_raw(b, c[i].data, (size_t)c[i].length);
         }
     }
+}
+
+static void enc_commit(ts_buf *b, const struct cmd_commit *cm, int with_data)
+{
+    ts_enc_u64(b, cm->ino);
+    ts_enc_u64(b, cm->offset);
+    ts_enc_u64(b, cm->length);
+    enc_extents(b, cm->extents, cm->n_extents);
+    enc_chunks(b, cm->chunks, cm->n_chunks, with_data);
+    ts_enc_u8(b, cm->has_size);
+    ts_enc_u64(b, cm->size);
+    ts_enc_u8(b, cm->has_mtime);
+    ts_enc_i64(b, cm->mtime_ns);
 }
 
 void cmd_encode(const cmd *c, ts_buf *b)
@@ -176,15 +195,21 @@ void cmd_encode(const cmd *c, ts_buf *b)
     }
     case CMD_COMMIT:
     case CMD_COMMIT_INLINE:
-        ts_enc_u64(b, c->u.commit.ino);
-        ts_enc_u64(b, c->u.commit.offset);
-        ts_enc_u64(b, c->u.commit.length);
-        enc_extents(b, c->u.commit.extents, c->u.commit.n_extents);
-        enc_chunks(b, c->u.commit.chunks, c->u.commit.n_chunks, c->type == CMD_COMMIT_INLINE);
-        ts_enc_u8(b, c->u.commit.has_size);
-        ts_enc_u64(b, c->u.commit.size);
-        ts_enc_u8(b, c->u.commit.has_mtime);
-        ts_enc_i64(b, c->u.commit.mtime_ns);
+        enc_commit(b, &c->u.commit, c->type == CMD_COMMIT_INLINE);
+        break;
+    case CMD_RESERVE_INODES:
+        break;
+    case CMD_CREATE_AT:
+        ts_enc_u64(b, c->u.create_at.parent);
+        ts_enc_str(b, c->u.create_at.name);
+        ts_enc_u64(b, c->u.create_at.ino);
+        ts_enc_u32(b, c->u.create_at.mode);
+        ts_enc_u32(b, c->u.create_at.uid);
+        ts_enc_u32(b, c->u.create_at.gid);
+        ts_enc_u32(b, c->u.create_at.flags);
+        ts_enc_u8(b, c->u.create_at.has_commit);
+        if (c->u.create_at.has_commit)
+            enc_commit(b, &c->u.create_at.commit, 1);
         break;
     case CMD_REGISTER_SERVER: {
         uint64_t w;
@@ -318,23 +343,39 @@ static void decode_replace(ts_dec *d, cmd *c)
         c->u.replace.chunks = dec_chunks(d, &c->u.replace.n_chunks, 0);
 }
 
-static void decode_commit(ts_dec *d, cmd *c)
+static void decode_commit(ts_dec *d, struct cmd_commit *cm, int with_data)
 {
-    c->u.commit.ino = ts_dec_u64(d);
-    c->u.commit.offset = ts_dec_u64(d);
-    c->u.commit.length = ts_dec_u64(d);
-    c->u.commit.extents = dec_extents(d, &c->u.commit.n_extents);
+    cm->ino = ts_dec_u64(d);
+    cm->offset = ts_dec_u64(d);
+    cm->length = ts_dec_u64(d);
+    cm->extents = dec_extents(d, &cm->n_extents);
     if (!ts_dec_ok(d))
         return;
-    c->u.commit.chunks = dec_chunks(d, &c->u.commit.n_chunks, c->type == CMD_COMMIT_INLINE);
+    cm->chunks = dec_chunks(d, &cm->n_chunks, with_data);
     if (!ts_dec_ok(d))
         return;
-    c->u.commit.has_size = ts_dec_u8(d);
-    c->u.commit.size = ts_dec_u64(d);
-    c->u.commit.has_mtime = ts_dec_u8(d);
-    c->u.commit.mtime_ns = ts_dec_i64(d);
-    if (c->u.commit.has_size > 1 || c->u.commit.has_mtime > 1)
+    cm->has_size = ts_dec_u8(d);
+    cm->size = ts_dec_u64(d);
+    cm->has_mtime = ts_dec_u8(d);
+    cm->mtime_ns = ts_dec_i64(d);
+    if (cm->has_size > 1 || cm->has_mtime > 1)
         d->err = TS_EINVAL;
+}
+
+static void decode_create_at(ts_dec *d, cmd *c)
+{
+    c->u.create_at.parent = ts_dec_u64(d);
+    c->u.create_at.name = dec_name(d);
+    c->u.create_at.ino = ts_dec_u64(d);
+    c->u.create_at.mode = ts_dec_u32(d);
+    c->u.create_at.uid = ts_dec_u32(d);
+    c->u.create_at.gid = ts_dec_u32(d);
+    c->u.create_at.flags = ts_dec_u32(d);
+    c->u.create_at.has_commit = ts_dec_u8(d);
+    if (c->u.create_at.has_commit > 1)
+        d->err = TS_EINVAL;
+    else if (c->u.create_at.has_commit && ts_dec_ok(d))
+        decode_commit(d, &c->u.create_at.commit, 1);
 }
 
 int cmd_decode(const void *p, size_t len, cmd *c, ts_error *err)
@@ -415,7 +456,12 @@ int cmd_decode(const void *p, size_t len, cmd *c, ts_error *err)
     }
     case CMD_COMMIT:
     case CMD_COMMIT_INLINE:
-        decode_commit(&d, c);
+        decode_commit(&d, &c->u.commit, c->type == CMD_COMMIT_INLINE);
+        break;
+    case CMD_RESERVE_INODES:
+        break;
+    case CMD_CREATE_AT:
+        decode_create_at(&d, c);
         break;
     case CMD_REPLACE_EXTENTS:
         decode_replace(&d, c);
@@ -486,6 +532,7 @@ static uint64_t changed_dir(const cmd *c)
     switch (c->type) {
     case CMD_MKDIR: return c->u.mkdir.parent;
     case CMD_CREATE: return c->u.create.parent;
+    case CMD_CREATE_AT: return c->u.create_at.parent;
     case CMD_UNLINK:
     case CMD_RMDIR: return c->u.unlink.parent;
     case CMD_SYMLINK: return c->u.symlink.parent;
@@ -495,6 +542,30 @@ static uint64_t changed_dir(const cmd *c)
 }
 
 static int apply_one(ns_state *ns, const cmd *c, cmd_result *res, ts_error *err);
+
+static void commit_args(const struct cmd_commit *cm, ns_commit_args *a)
+{
+    *a = (ns_commit_args){
+        .ino = cm->ino, .offset = cm->offset, .length = cm->length,
+        .extents = cm->extents, .n_extents = cm->n_extents,
+        .chunks = cm->chunks, .n_chunks = cm->n_chunks,
+        .has_size = cm->has_size, .size = cm->size,
+        .has_mtime = cm->has_mtime, .mtime_ns = cm->mtime_ns,
+    };
+}
+
+static int apply_create_at(ns_state *ns, const cmd *c, cmd_result *res, ts_error *err)
+{
+    ns_commit_args a;
+    if (c->u.create_at.has_commit)
+        commit_args(&c->u.create_at.commit, &a);
+    int rc = ns_create_at(ns, c->u.create_at.parent, c->u.create_at.name, c->u.create_at.ino,
+                          c->u.create_at.mode, c->u.create_at.uid, c->u.create_at.gid,
+                          c->u.create_at.flags, c->u.create_at.has_commit ? &a : NULL,
+                          c->now_ns, &res->attr, err);
+    res->created = rc == 0;
+    return rc;
+}
 
 int cmd_apply(ns_state *ns, const cmd *c, cmd_result *res, ts_error *err)
 {
@@ -535,15 +606,15 @@ static int apply_one(ns_state *ns, const cmd *c, cmd_result *res, ts_error *err)
         return ns_setattr(ns, c->u.setattr.ino, &c->u.setattr.a, c->now_ns, &res->attr, err);
     case CMD_COMMIT:
     case CMD_COMMIT_INLINE: {
-        ns_commit_args a = {
-            .ino = c->u.commit.ino, .offset = c->u.commit.offset, .length = c->u.commit.length,
-            .extents = c->u.commit.extents, .n_extents = c->u.commit.n_extents,
-            .chunks = c->u.commit.chunks, .n_chunks = c->u.commit.n_chunks,
-            .has_size = c->u.commit.has_size, .size = c->u.commit.size,
-            .has_mtime = c->u.commit.has_mtime, .mtime_ns = c->u.commit.mtime_ns,
-        };
+        ns_commit_args a;
+        commit_args(&c->u.commit, &a);
         return ns_commit(ns, &a, c->now_ns, &res->attr, err);
     }
+    case CMD_RESERVE_INODES:
+        ns_reserve_inodes(ns, &res->attr.ino);
+        return 0;
+    case CMD_CREATE_AT:
+        return apply_create_at(ns, c, res, err);
     case CMD_REGISTER_SERVER:
         return ns_register_server(ns, c->u.server.id, c->u.server.address, c->u.server.zone,
                                   c->u.server.weight, err);

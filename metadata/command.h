@@ -50,6 +50,8 @@ enum cmd_type {
     /* 15: unused */
     CMD_REPLACE_EXTENTS = 16,   /* compaction / packing: per-file CAS (ns_replace_extents) */
     CMD_COMMIT_INLINE = 17,     /* a commit whose chunk list may carry inline data (u.commit) */
+    CMD_RESERVE_INODES = 18,    /* NS_RESERVE_BATCH inode numbers for a client (no fields) */
+    CMD_CREATE_AT = 19,         /* create with a reserved number, optionally with its data */
     CMD_TYPE_END_
 };
 
@@ -71,13 +73,22 @@ typedef struct cmd {
         struct { uint64_t parent; char *name; char *target; uint32_t uid, gid; } symlink;
         struct { uint64_t ino; uint64_t new_parent; char *new_name; } link;
         struct { uint64_t ino; ns_setattr_args a; } setattr;
-        struct {
+        struct cmd_commit {
             uint64_t ino, offset, length;
             ts_extent *extents; uint32_t n_extents;
-            ns_chunk_info *chunks; uint32_t n_chunks;
+            ns_chunk_info *chunks; uint32_t n_chunks;   /* may carry inline data */
             uint8_t has_size; uint64_t size;
             uint8_t has_mtime; int64_t mtime_ns;
         } commit;
+        /* ns_create_at, then (has_commit) the commit on the new inode --
+         * one entry for a small file written and closed; commit.ino is
+         * the new inode's. */
+        struct {
+            uint64_t parent; char *name; uint64_t ino;
+            uint32_t mode, uid, gid, flags;
+            uint8_t has_commit;
+            struct cmd_commit commit;
+        } create_at;
         struct { char *id, *address, *zone; double weight; } server;
         /* mask: CMD_SET_WEIGHT | CMD_SET_ZONE | CMD_SET_ADMIN; address "" = keep */
         struct {
@@ -105,7 +116,9 @@ typedef struct cmd {
 
 /* What applying a command produced (for the reply). */
 typedef struct cmd_result {
-    ts_attr attr;           /* the affected inode (mkdir/create/symlink/link/setattr/commit) */
+    ts_attr attr;           /* the affected inode (mkdir/create/symlink/link/setattr/commit);
+                             * CMD_RESERVE_INODES: attr.ino is the first number reserved
+                             * (so the session table keeps it for a retry) */
     int created;            /* CMD_CREATE: 1 when a new file was made */
     uint32_t replaced;      /* CMD_REPLACE_EXTENTS: files whose CAS succeeded */
     /* The directory whose entries changed, as it is after the command

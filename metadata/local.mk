@@ -8,7 +8,7 @@ libtsmeta_a_SOURCES = \
 	metadata/ptab.c metadata/ptab.h \
 	metadata/namespace.c metadata/namespace.h metadata/namespace_int.h \
 	metadata/namespace_extents.c metadata/namespace_check.c metadata/namespace_codec.c \
-	metadata/namespace_xattr.c metadata/namespace_compact.c \
+	metadata/namespace_xattr.c metadata/namespace_compact.c metadata/namespace_reserve.c \
 	metadata/command.c metadata/command.h \
 	metadata/session.c metadata/session.h \
 	metadata/wal.c metadata/wal.h \

@@ -538,6 +538,7 @@ static const struct {
     { "/v1/ns/getxattr", h_getxattr, 1 }, { "/v1/ns/listxattr", h_listxattr, 1 },
     { "/v1/ns/setxattr", h_setxattr, 0 }, { "/v1/ns/removexattr", h_removexattr, 0 },
     { "/v1/admin/compact", api_compact, 1 },
+    { "/v1/ns/reserve_inodes", api_reserve_inodes, 0 }, { "/v1/file/create_at", api_create_at, 0 },
 };
 
 /* Replicated mode: 0 when this server may answer a client call (the

@@ -50,6 +50,8 @@ int api_request_id(const json_t *b, cmd *c, ts_error *err);
 /* Handlers in meta_cluster_api.c; body is the parsed request (NULL for GET). */
 int api_layout(meta_api *api, const json_t *body, ts_http_response *resp);
 int api_commit(meta_api *api, const json_t *body, ts_http_response *resp);
+int api_reserve_inodes(meta_api *api, const json_t *body, ts_http_response *resp);
+int api_create_at(meta_api *api, const json_t *body, ts_http_response *resp);
 int api_heartbeat(meta_api *api, const json_t *body, ts_http_response *resp);
 void api_cluster_servers(meta_api *api, ts_http_response *resp);
 void api_cluster_status(meta_api *api, ts_http_response *resp);

@@ -162,66 +162,146 @@ static int parse_chunk(const json_t *j, size_t i, int is_inline, ns_chunk_info *
     return 0;
 }
 
+/* Parses the data fields of a commit (also the 'data' of a create_at):
+ * offset, length, size, mtime, extents, chunks, inline_chunks.  cm->ino is
+ * left alone; *has_inline says whether some chunk carries its bytes.  On
+ * error cm may hold allocations (cmd_free releases them). */
+static int parse_commit(const json_t *b, struct cmd_commit *cm, int *has_inline, ts_error *err)
+{
+    int present = 0, rc;
+    *has_inline = 0;
+    if (ts_json_u64(b, "offset", &cm->offset, err) != 0 ||
+        ts_json_u64(b, "length", &cm->length, err) != 0 ||
+        ts_json_u64_opt(b, "size", &cm->size, &present, err) != 0)
+        return TS_EINVAL;
+    cm->has_size = (uint8_t)present;
+    if (ts_json_i64_opt(b, "mtime", &cm->mtime_ns, &present, err) != 0)
+        return TS_EINVAL;
+    cm->has_mtime = (uint8_t)present;
+    const json_t *xs = json_object_get(b, "extents");
+    const json_t *cs = json_object_get(b, "chunks");
+    const json_t *is = json_object_get(b, "inline_chunks");
+    if (!json_is_array(xs) || json_array_size(xs) > MAX_LIST)
+        return ts_fail(err, TS_EINVAL, "field 'extents': %s", xs ? "expected an array" : "missing");
+    if (cs && !json_is_null(cs) && (!json_is_array(cs) || json_array_size(cs) > MAX_LIST))
+        return ts_fail(err, TS_EINVAL, "field 'chunks': expected an array");
+    if (is && !json_is_null(is) && (!json_is_array(is) || json_array_size(is) > MAX_LIST))
+        return ts_fail(err, TS_EINVAL, "field 'inline_chunks': expected an array");
+    size_t nx = json_array_size(xs), nstored = cs ? json_array_size(cs) : 0;
+    size_t nc = nstored + (is ? json_array_size(is) : 0);
+    cm->extents = nx ? ts_calloc(nx, sizeof(ts_extent)) : NULL;
+    cm->chunks = nc ? ts_calloc(nc, sizeof(ns_chunk_info)) : NULL;
+    cm->n_extents = (uint32_t)nx;
+    cm->n_chunks = (uint32_t)nc;
+    for (size_t i = 0; i < nx; i++)
+        if ((rc = parse_extent(json_array_get(xs, i), i, &cm->extents[i], err)) != 0)
+            return rc;
+    for (size_t i = 0; i < nc; i++) {
+        int is_inline = i >= nstored;
+        const json_t *cj = is_inline ? json_array_get(is, i - nstored) : json_array_get(cs, i);
+        if ((rc = parse_chunk(cj, is_inline ? i - nstored : i, is_inline, &cm->chunks[i],
+                              err)) != 0)
+            return rc;
+        *has_inline |= is_inline;
+    }
+    return 0;
+}
+
+/* Durable now: records where the writer put the stored chunks (soft
+ * state).  b holds the request's 'chunks' (the stored ones come first in
+ * cm->chunks). */
+static void note_replicas(meta_api *api, const json_t *b, const struct cmd_commit *cm)
+{
+    const json_t *cs = json_object_get(b, "chunks");
+    for (size_t i = 0; i < json_array_size(cs) && i < cm->n_chunks; i++) {
+        const json_t *r = json_object_get(json_array_get(cs, i), "replicas");
+        for (size_t k = 0; r && k < json_array_size(r); k++)
+            cluster_add_replica(api->cl, &cm->chunks[i].id,
+                                json_string_value(json_array_get(r, k)));
+    }
+}
+
 int api_commit(meta_api *api, const json_t *b, ts_http_response *resp)
 {
     ts_error e = {0};
     cmd c = { .type = CMD_COMMIT };
-    int present = 0, rc;
-    if (ts_json_u64(b, "ino", &c.u.commit.ino, &e) != 0 ||
-        ts_json_u64(b, "offset", &c.u.commit.offset, &e) != 0 ||
-        ts_json_u64(b, "length", &c.u.commit.length, &e) != 0 ||
-        ts_json_u64_opt(b, "size", &c.u.commit.size, &present, &e) != 0)
-        return api_fail(resp, &e);
-    c.u.commit.has_size = (uint8_t)present;
-    if (ts_json_i64_opt(b, "mtime", &c.u.commit.mtime_ns, &present, &e) != 0)
-        return api_fail(resp, &e);
-    c.u.commit.has_mtime = (uint8_t)present;
-    const json_t *xs = json_object_get(b, "extents");
-    const json_t *cs = json_object_get(b, "chunks");
-    const json_t *is = json_object_get(b, "inline_chunks");
-    if (!json_is_array(xs) || json_array_size(xs) > MAX_LIST) {
-        ts_fail(&e, TS_EINVAL, "field 'extents': %s", xs ? "expected an array" : "missing");
-        return api_fail(resp, &e);
-    }
-    if (cs && !json_is_null(cs) && (!json_is_array(cs) || json_array_size(cs) > MAX_LIST)) {
-        ts_fail(&e, TS_EINVAL, "field 'chunks': expected an array");
-        return api_fail(resp, &e);
-    }
-    if (is && !json_is_null(is) && (!json_is_array(is) || json_array_size(is) > MAX_LIST)) {
-        ts_fail(&e, TS_EINVAL, "field 'inline_chunks': expected an array");
-        return api_fail(resp, &e);
-    }
-    size_t nx = json_array_size(xs), nstored = cs ? json_array_size(cs) : 0;
-    size_t nc = nstored + (is ? json_array_size(is) : 0);
-    c.u.commit.extents = nx ? ts_calloc(nx, sizeof(ts_extent)) : NULL;
-    c.u.commit.chunks = nc ? ts_calloc(nc, sizeof(ns_chunk_info)) : NULL;
-    c.u.commit.n_extents = (uint32_t)nx;
-    c.u.commit.n_chunks = (uint32_t)nc;
-    for (size_t i = 0; i < nx; i++)
-        if ((rc = parse_extent(json_array_get(xs, i), i, &c.u.commit.extents[i], &e)) != 0)
-            goto free_cmd;
-    for (size_t i = 0; i < nc; i++) {
-        int is_inline = i >= nstored;
-        const json_t *cj = is_inline ? json_array_get(is, i - nstored) : json_array_get(cs, i);
-        ns_chunk_info *ci = &c.u.commit.chunks[i];
-        if ((rc = parse_chunk(cj, is_inline ? i - nstored : i, is_inline, ci, &e)) != 0)
-            goto free_cmd;
-        if (is_inline)
-            c.type = CMD_COMMIT_INLINE;    /* the log record carries the bytes */
-    }
     cmd_result res;
+    int has_inline, rc;
+    if ((rc = ts_json_u64(b, "ino", &c.u.commit.ino, &e)) != 0 ||
+        (rc = parse_commit(b, &c.u.commit, &has_inline, &e)) != 0)
+        goto free_cmd;
+    if (has_inline)
+        c.type = CMD_COMMIT_INLINE;    /* the log record carries the bytes */
     if ((rc = api_request_id(b, &c, &e)) != 0 || (rc = store_submit(api->st, &c, &res, &e)) != 0)
         goto free_cmd;
-    /* Durable: record where the writer put the chunks (soft state). */
-    for (size_t i = 0; i < nstored; i++) {
-        const json_t *r = json_object_get(json_array_get(cs, i), "replicas");
-        for (size_t k = 0; r && k < json_array_size(r); k++)
-            cluster_add_replica(api->cl, &c.u.commit.chunks[i].id,
-                                json_string_value(json_array_get(r, k)));
-    }
+    note_replicas(api, b, &c.u.commit);
     cmd_free(&c);
     json_t *o = json_object();
     api_set(o, "attr", ts_attr_to_json(&res.attr));
+    return api_reply(resp, o);
+free_cmd:
+    cmd_free(&c);
+    return api_fail(resp, &e);
+}
+
+/* ---- create at a reserved number ---- */
+
+int api_reserve_inodes(meta_api *api, const json_t *b, ts_http_response *resp)
+{
+    ts_error e = {0};
+    cmd c = { .type = CMD_RESERVE_INODES };
+    cmd_result res;
+    int rc = api_request_id(b, &c, &e);
+    if (rc == 0)
+        rc = store_submit(api->st, &c, &res, &e);
+    cmd_free(&c);
+    if (rc)
+        return api_fail(resp, &e);
+    json_t *o = json_object();
+    api_set(o, "first", json_integer((json_int_t)res.attr.ino));
+    api_set(o, "count", json_integer(NS_RESERVE_BATCH));
+    return api_reply(resp, o);
+}
+
+int api_create_at(meta_api *api, const json_t *b, ts_http_response *resp)
+{
+    ts_error e = {0};
+    cmd c = { .type = CMD_CREATE_AT };
+    cmd_result res;
+    const char *name;
+    int replace = 0, has_inline, rc;
+    if ((rc = ts_json_u64(b, "parent", &c.u.create_at.parent, &e)) != 0 ||
+        (rc = ts_json_str(b, "name", &name, &e)) != 0 ||
+        (rc = ts_json_u64(b, "ino", &c.u.create_at.ino, &e)) != 0 ||
+        (rc = api_u32(b, "mode", &c.u.create_at.mode, &e)) != 0 ||
+        (rc = api_u32(b, "uid", &c.u.create_at.uid, &e)) != 0 ||
+        (rc = api_u32(b, "gid", &c.u.create_at.gid, &e)) != 0 ||
+        (rc = api_bool_opt(b, "replace", &replace, &e)) != 0)
+        goto free_cmd;
+    c.u.create_at.name = ts_strdup(name);
+    c.u.create_at.flags = replace ? NS_CREATE_REPLACE : 0;
+    const json_t *data = json_object_get(b, "data");
+    if (data && !json_is_null(data)) {
+        if (!json_is_object(data)) {
+            rc = ts_fail(&e, TS_EINVAL, "field 'data': expected an object");
+            goto free_cmd;
+        }
+        c.u.create_at.has_commit = 1;
+        c.u.create_at.commit.ino = c.u.create_at.ino;
+        if ((rc = parse_commit(data, &c.u.create_at.commit, &has_inline, &e)) != 0) {
+            ts_error_prefix(&e, "data");
+            goto free_cmd;
+        }
+    }
+    if ((rc = api_request_id(b, &c, &e)) != 0 || (rc = store_submit(api->st, &c, &res, &e)) != 0)
+        goto free_cmd;
+    if (c.u.create_at.has_commit)
+        note_replicas(api, data, &c.u.create_at.commit);
+    cmd_free(&c);
+    json_t *o = json_object();
+    api_set(o, "attr", ts_attr_to_json(&res.attr));
+    if (res.has_parent)
+        api_set(o, "parent", ts_attr_to_json(&res.parent));
     return api_reply(resp, o);
 free_cmd:
     cmd_free(&c);

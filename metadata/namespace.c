@@ -237,6 +237,7 @@ void ns_free(ns_state *ns)
     }
     ptab_free(&ns->inodes);
     ns_xattrs_free_all(ns);
+    ns_reserved_free(ns);
     n = ptab_nslots(&ns->chunks);
     for (size_t i = 0; i < n; i++) {
         struct ns_chunk *c = ns->chunks.slot[i];
@@ -461,6 +462,82 @@ int ns_create(ns_state *ns, uint64_t parent, const char *name, uint32_t mode, ui
     touch_dir(dir, now);
     ns_fill_attr(in, out);
     *created = 1;
+    return 0;
+}
+
+static void drop_link(ns_state *ns, struct ns_inode *in, int64_t now);
+
+int ns_create_at(ns_state *ns, uint64_t parent, const char *name, uint64_t ino, uint32_t mode,
+                 uint32_t uid, uint32_t gid, uint32_t flags, const ns_commit_args *commit,
+                 int64_t now, ts_attr *out, ts_error *err)
+{
+    struct ns_inode *dir;
+    unsigned long long p = (unsigned long long)parent;
+    if (commit) {
+        if (commit->ino != ino)
+            return ts_fail(err, TS_EINVAL, "create %llu/'%s': the data is for inode %llu, not "
+                           "%llu", p, name, (unsigned long long)commit->ino,
+                           (unsigned long long)ino);
+        /* Only chunks the commit lists: a file replaced below may hold the
+         * last reference to a known one. */
+        for (size_t i = 0; i < commit->n_extents; i++) {
+            size_t k = 0;
+            while (k < commit->n_chunks &&
+                   !ts_chunk_id_eq(&commit->chunks[k].id, &commit->extents[i].chunk))
+                k++;
+            if (k == commit->n_chunks)
+                return ts_fail(err, TS_EINVAL, "create %llu/'%s': extent %zu names a chunk the "
+                               "request does not list", p, name, i);
+        }
+        ts_extent *sorted = ts_malloc((commit->n_extents + 1) * sizeof(ts_extent));
+        int vrc = ns_commit_validate(ns, commit, sorted, err);
+        free(sorted);
+        if (vrc != 0)
+            return vrc;
+    }
+    if ((mode & S_IFMT) && (mode & S_IFMT) != S_IFREG)
+        return ts_fail(err, TS_EINVAL, "create: mode %o is not a regular file mode", mode);
+    if (flags & ~(uint32_t)NS_CREATE_REPLACE)
+        return ts_fail(err, TS_EINVAL, "create: unknown flags %#x", flags);
+    if (!ns_reserved_has(ns, ino))
+        return ts_fail(err, TS_EINVAL, "create %llu/'%s': inode %llu is not a reserved, unused "
+                       "number", p, name, (unsigned long long)ino);
+    int rc = get_dir(ns, parent, "create", &dir, err);
+    if (rc)
+        return rc;
+    if ((rc = ns_check_name(name, err)) != 0) {
+        ts_error_prefix(err, "create %llu", p);
+        return rc;
+    }
+    struct ns_dentry *d = dentry_find(dir, name);
+    if (d) {
+        struct ns_inode *old = ns_inode_get(ns, d->ino);
+        if (is_dir(old))
+            return ts_fail(err, TS_EISDIR, "create %llu/'%s': is a directory", p, name);
+        if (!(flags & NS_CREATE_REPLACE) || !S_ISREG(old->mode))
+            return ts_fail(err, TS_EEXIST, "create %llu/'%s': entry exists", p, name);
+        dentry_del(dir, name);
+        drop_link(ns, old, now);
+    }
+    ns_reserved_take(ns, ino);
+    struct ns_inode *in = ts_calloc(1, sizeof(*in));
+    in->ino = ino;
+    in->mode = S_IFREG | (mode & 07777);
+    in->uid = uid;
+    in->gid = gid;
+    in->nlink = 1;
+    in->atime = in->mtime = in->ctime = now;
+    in->version = 1;
+    ns_inode_insert(ns, in);
+    dentry_add(dir, name, in->ino);
+    touch_dir(dir, now);
+    ns_fill_attr(in, out);
+    if (commit) {
+        ts_error e2 = {0};
+        if (ns_commit(ns, commit, now, out, &e2) != 0)
+            ts_die("create_at: validated commit of new inode %llu failed: %s",
+                   (unsigned long long)ino, e2.msg);
+    }
     return 0;
 }
 

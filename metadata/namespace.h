@@ -98,6 +98,31 @@ enum { NS_CREATE_EXCL = 1, NS_CREATE_TRUNC = 2 };
 int ns_create(ns_state *ns, uint64_t parent, const char *name, uint32_t mode, uint32_t uid,
               uint32_t gid, uint32_t flags, int64_t now, ts_attr *out, int *created,
               ts_error *err);
+/* ---- Reserved inode numbers ----
+ * A client that answers a create before telling the server (the mount,
+ * for files opened with O_TRUNC, which it creates at close) needs an inode
+ * number nobody else gets: it reserves NS_RESERVE_BATCH of them at a time
+ * and names one in ns_create_at.  Each is used at most once. */
+#define NS_RESERVE_BATCH 64
+/* *first .. *first + NS_RESERVE_BATCH - 1 are now reserved. */
+void ns_reserve_inodes(ns_state *ns, uint64_t *first);
+/* Reserved numbers not used yet. */
+uint64_t ns_reserved_count(const ns_state *ns);
+
+enum { NS_CREATE_REPLACE = 4 };
+/* Creates regular file `name` in parent as inode ino, which must be
+ * reserved and unused (TS_EINVAL otherwise).  An existing entry gives
+ * TS_EEXIST, unless flags has NS_CREATE_REPLACE and it is a regular file:
+ * that one is unlinked first (as a rename over it would).  TS_EISDIR for a
+ * directory there.  commit (may be NULL; its ino must be ino) is then
+ * applied to the new file -- its first data in the same mutation; it is
+ * validated before anything changes, so a refused commit creates nothing.
+ * *out: the file as it ends up. */
+struct ns_commit_args;
+int ns_create_at(ns_state *ns, uint64_t parent, const char *name, uint64_t ino, uint32_t mode,
+                 uint32_t uid, uint32_t gid, uint32_t flags, const struct ns_commit_args *commit,
+                 int64_t now, ts_attr *out, ts_error *err);
+
 /* Not for directories (TS_EISDIR).  nlink--; the inode is freed at 0. */
 int ns_unlink(ns_state *ns, uint64_t parent, const char *name, int64_t now, ts_error *err);
 /* TS_ENOTDIR, TS_ENOTEMPTY. */

@@ -21,7 +21,9 @@
  *      inode, is non-empty and sorted, within the limits, bytes counted;
  * N10  an inline chunk holds 1..NS_INLINE_CHUNK_MAX bytes, every extent
  *      into one ends at or below NS_INLINE_END_MAX, and the inline
- *      counters match the table.
+ *      counters match the table;
+ * N11  reserved inode ranges are sorted, disjoint, below the counter,
+ *      not empty, and no live inode is still marked unused in one.
  */
 #include "metadata/namespace_int.h"
 
@@ -277,6 +279,8 @@ int ns_check_invariants(const ns_state *ns, ts_error *err)
                      (unsigned long long)ns->inline_chunks, (unsigned long long)ns->inline_bytes);
         goto free_refs;
     }
+    if ((rc = ns_reserved_check(ns, err)) != 0)
+        goto free_refs;
     rc = ns_xattrs_check(ns, err);
 free_refs:
     free(refs);

@@ -20,7 +20,8 @@
  *   image ends with the rebalance flag: u8 running, u64 bandwidth, max_moves,
  *   bytes_planned, bytes_target, moves_target, i64 started_ns
  *   (version 4 on) each chunk record ends with u8 inline and, when 1, the
- *   chunk's `length` bytes (an inline chunk, namespace.h)
+ *   chunk's `length` bytes (an inline chunk, namespace.h), and the image
+ *   ends with the reserved inode ranges: u32 n, { u64 first, u64 unused }
  *
  * Version 1 images (no attributes), version 2 images (servers all active,
  * nothing pinned, no rebalance) and version 3 images (no inline chunks)
@@ -124,6 +125,7 @@ void ns_encode(const ns_state *ns, ts_buf *b)
         }
     }
     ns_rebalance_encode(b, &ns->rebalance);
+    ns_reserved_encode(ns, b);
 }
 
 /* A count read from the input cannot exceed what the remaining bytes could
@@ -377,7 +379,8 @@ int ns_decode(const void *p, size_t len, ns_state **out, ts_error *err)
     if ((rc = decode_servers(&d, ns, version, err)) != 0 ||
         (rc = decode_chunks(&d, ns, version, err)) != 0 || (rc = decode_inodes(&d, ns, err)) != 0 ||
         (version >= 2 && (rc = decode_xattrs(&d, ns, err)) != 0) ||
-        (version >= 3 && (rc = decode_rebalance(&d, ns, err)) != 0))
+        (version >= 3 && (rc = decode_rebalance(&d, ns, err)) != 0) ||
+        (version >= 4 && (rc = ns_reserved_decode(&d, ns, err)) != 0))
         goto free_ns;
     ns->membership_epoch = epoch;   /* registering above bumped it */
     if (!ts_dec_done(&d)) {

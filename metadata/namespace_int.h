@@ -76,6 +76,12 @@ struct ns_xattrs {
     struct ns_xattr *v;
 };
 
+/* A range of inode numbers reserved by a client (namespace_reserve.c). */
+struct ns_reserved {
+    uint64_t first;           /* first .. first + NS_RESERVE_BATCH - 1 */
+    uint64_t unused;          /* bit i: first + i not used yet */
+};
+
 struct ns_state {
     ptab inodes;              /* of struct ns_inode, keyed by ino */
     ptab xattrs;              /* of struct ns_xattrs, keyed by ino */
@@ -85,6 +91,8 @@ struct ns_state {
     uint64_t garbage_chunks;
     uint64_t inline_chunks, inline_bytes;   /* chunks with data in the table */
     uint64_t membership_epoch;
+    struct ns_reserved *reserved;   /* sorted by first */
+    size_t n_reserved, cap_reserved;
     ns_server *servers;       /* registration order */
     size_t n_servers;
     ns_rebalance rebalance;
@@ -127,6 +135,18 @@ struct ns_chunk *ns_chunk_get(const ns_state *ns, const ts_chunk_id *id);
  * TS_EFBIG with a message. */
 int ns_commit_validate(const ns_state *ns, const ns_commit_args *a, ts_extent *sorted,
                        ts_error *err);
+
+/* namespace_reserve.c */
+/* 1 when ino is reserved and not used yet. */
+int ns_reserved_has(const ns_state *ns, uint64_t ino);
+/* Marks a reserved, unused ino used (aborts otherwise: check first). */
+void ns_reserved_take(ns_state *ns, uint64_t ino);
+void ns_reserved_free(ns_state *ns);
+struct ts_dec;
+void ns_reserved_encode(const ns_state *ns, ts_buf *b);
+int ns_reserved_decode(struct ts_dec *d, ns_state *ns, ts_error *err);
+/* N11 (namespace_check.c). */
+int ns_reserved_check(const ns_state *ns, ts_error *err);
 
 /* namespace_xattr.c */
 struct ns_xattrs *ns_xattrs_get(const ns_state *ns, uint64_t ino);

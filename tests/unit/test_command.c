@@ -110,6 +110,29 @@ static void make(int type, cmd *c)
             c->u.commit.chunks[1].data[i] = (uint8_t)(i * 7);
         ts_sha256_once(c->u.commit.chunks[1].data, 200, c->u.commit.chunks[1].sha256);
         break;
+    case CMD_RESERVE_INODES:
+        break;
+    case CMD_CREATE_AT:
+        c->u.create_at.parent = 1;
+        c->u.create_at.name = ts_strdup("new");
+        c->u.create_at.ino = 77;
+        c->u.create_at.mode = 0640;
+        c->u.create_at.uid = 5;
+        c->u.create_at.gid = 6;
+        c->u.create_at.flags = NS_CREATE_REPLACE;
+        c->u.create_at.has_commit = 1;
+        c->u.create_at.commit.ino = 77;
+        c->u.create_at.commit.length = 3;
+        c->u.create_at.commit.n_extents = 1;
+        c->u.create_at.commit.extents = ts_calloc(1, sizeof(ts_extent));
+        c->u.create_at.commit.extents[0] = (ts_extent){ 0, 3, cid(6), 0 };
+        c->u.create_at.commit.n_chunks = 1;
+        c->u.create_at.commit.chunks = ts_calloc(1, sizeof(ns_chunk_info));
+        c->u.create_at.commit.chunks[0].id = cid(6);
+        c->u.create_at.commit.chunks[0].length = 3;
+        c->u.create_at.commit.chunks[0].data = (uint8_t *)ts_strdup("abc");
+        ts_sha256_once("abc", 3, c->u.create_at.commit.chunks[0].sha256);
+        break;
     case CMD_REGISTER_SERVER:
         c->u.server.id = ts_strdup("cs-1");
         c->u.server.address = ts_strdup("127.0.0.1:7401");
@@ -372,6 +395,68 @@ static void test_apply(void)
     cmd_free(&c);
     cmd bogus = { .type = 99 };
     TC_CHECK(cmd_apply(ns, &bogus, &r, &e) == TS_EINVAL);
+    TC_CHECK(ns_check_invariants(ns, &e) == 0);
+    ns_free(ns);
+
+    /* Creates at reserved numbers: a number is good once, only when
+     * reserved; the data lands with the file; REPLACE takes the place of
+     * a file of that name; a refused commit leaves nothing behind. */
+    ns = ns_new(1);
+    cmd rsv = { .type = CMD_RESERVE_INODES, .now_ns = 5 };
+    TC_CHECK(cmd_apply(ns, &rsv, &r, &e) == 0 && r.attr.ino == 2);
+    uint64_t first = r.attr.ino;
+    TC_CHECK(ns_reserved_count(ns) == NS_RESERVE_BATCH);
+    make(CMD_CREATE, &c);       /* an ordinary create gets a number past the range */
+    c.u.create.parent = 1;
+    TC_CHECK(cmd_apply(ns, &c, &r, &e) == 0 && r.attr.ino == first + NS_RESERVE_BATCH);
+    cmd_free(&c);
+    make(CMD_CREATE_AT, &c);
+    c.u.create_at.ino = c.u.create_at.commit.ino = first + 5;
+    free(c.u.create_at.name);
+    c.u.create_at.name = ts_strdup("file");   /* the name the CREATE above made */
+    c.u.create_at.flags = 0;
+    TC_CHECK(cmd_apply(ns, &c, &r, &e) == TS_EEXIST);
+    c.u.create_at.flags = NS_CREATE_REPLACE;
+    TC_CHECK(cmd_apply(ns, &c, &r, &e) == 0 && r.created && r.attr.ino == first + 5);
+    TC_CHECK(r.attr.size == 3 && r.has_parent && r.parent.ino == 1);
+    TC_CHECK(ns_reserved_count(ns) == NS_RESERVE_BATCH - 1);
+    TC_CHECK(ns_check_invariants(ns, &e) == 0);
+    {
+        ts_attr a;
+        const uint8_t *d;
+        uint64_t n;
+        TC_CHECK(ns_lookup(ns, 1, "file", &a, &e) == 0 && a.ino == first + 5);
+        TC_CHECK(ns_getattr(ns, first + NS_RESERVE_BATCH, &a, &e) == TS_ENOENT);   /* replaced */
+        ts_chunk_id id6 = cid(6);
+        TC_CHECK(ns_chunk_inline(ns, &id6, &d, &n) == 1 && n == 3 && memcmp(d, "abc", 3) == 0);
+    }
+    free(c.u.create_at.name);
+    c.u.create_at.name = ts_strdup("again");
+    TC_CHECK(cmd_apply(ns, &c, &r, &e) == TS_EINVAL);          /* used already */
+    c.u.create_at.ino = c.u.create_at.commit.ino = first + NS_RESERVE_BATCH + 1;
+    TC_CHECK(cmd_apply(ns, &c, &r, &e) == TS_EINVAL);          /* never reserved */
+    c.u.create_at.ino = c.u.create_at.commit.ino = first + 6;
+    c.u.create_at.commit.chunks[0].id = c.u.create_at.commit.extents[0].chunk = cid(7);
+    c.u.create_at.commit.chunks[0].sha256[0] ^= 1;             /* data does not match */
+    TC_CHECK(cmd_apply(ns, &c, &r, &e) == TS_ECORRUPT);
+    TC_CHECK(ns_lookup(ns, 1, "again", &(ts_attr){0}, &e) == TS_ENOENT);
+    TC_CHECK(ns_reserved_count(ns) == NS_RESERVE_BATCH - 1);
+    c.u.create_at.commit.chunks[0].sha256[0] ^= 1;
+    c.u.create_at.commit.ino = first + 7;                      /* data for another inode */
+    TC_CHECK(cmd_apply(ns, &c, &r, &e) == TS_EINVAL);
+    c.u.create_at.commit.ino = first + 6;
+    c.u.create_at.has_commit = 0;                              /* an empty file */
+    TC_CHECK(cmd_apply(ns, &c, &r, &e) == 0 && r.attr.size == 0 && r.attr.ino == first + 6);
+    cmd_free(&c);
+    /* The last numbers of a range: the range leaves the table. */
+    for (uint64_t k = 0; k < NS_RESERVE_BATCH; k++) {
+        if (k == 5 || k == 6)
+            continue;
+        char name[16];
+        snprintf(name, sizeof name, "f%llu", (unsigned long long)k);
+        TC_CHECK(ns_create_at(ns, 1, name, first + k, 0644, 0, 0, 0, NULL, 9, &r.attr, &e) == 0);
+    }
+    TC_CHECK(ns_reserved_count(ns) == 0);
     TC_CHECK(ns_check_invariants(ns, &e) == 0);
     ns_free(ns);
 }

@@ -566,8 +566,20 @@ static void test_operator_membership(void)
     TC_CHECK(ns_register_server(ns, "cs-1", "a:1", "z", 2.0, &e) == 0);
     ns_encode(ns, &b1);
     size_t server_end = 4 + 1 + 3 * 8 + 4 + (4 + 4) + (4 + 3) + (4 + 1) + 8;
-    size_t trailer = 1 + 5 * 8 + 8;
+    size_t trailer = 1 + 5 * 8 + 8 + 4;    /* rebalance, reserved inodes (v4) */
     TC_CHECK(b1.len > server_end + 2 + trailer);
+    {
+        /* version 3: the same without the reserved inode ranges (and no
+         * inline flag per chunk: this image has no chunks) */
+        ts_buf v3 = {0};
+        ns_state *c3 = NULL;
+        ts_buf_append(&v3, b1.data, b1.len - 4);
+        ((uint8_t *)v3.data)[4] = 3;
+        TC_CHECK(ns_decode(v3.data, v3.len, &c3, &e) == 0);
+        TC_CHECK(c3 && ns_reserved_count(c3) == 0);
+        ns_free(c3);
+        ts_buf_free(&v3);
+    }
     ts_buf v2 = {0};
     ts_buf_append(&v2, b1.data, server_end);
     ts_buf_append(&v2, b1.data + server_end + 2, b1.len - server_end - 2 - trailer);
