@@ -270,7 +270,7 @@ static int is_mutation(const char *path)
     static const char *const paths[] = {
         "/v1/ns/setattr", "/v1/ns/mkdir", "/v1/ns/create", "/v1/ns/unlink", "/v1/ns/rmdir",
         "/v1/ns/rename", "/v1/ns/symlink", "/v1/ns/link", "/v1/ns/setxattr",
-        "/v1/ns/removexattr", "/v1/file/commit",
+        "/v1/ns/removexattr", "/v1/file/commit", "/v1/ns/reserve_inodes", "/v1/file/create_at",
     };
     for (size_t i = 0; i < TS_ARRAY_LEN(paths); i++)
         if (strcmp(path, paths[i]) == 0)

@@ -115,6 +115,15 @@ void tess_servers_copy(const tess_servers *src, tess_servers *dst);
 void tess_strv_free(char **v, size_t n);
 char **tess_strv_copy(char *const *v, size_t n);
 
+/* The data fields of a commit (PROTOCOL.md /v1/file/commit: offset,
+ * length, extents, chunks, inline_chunks, size, mtime) set on req. */
+void tess_commit_fields(json_t *req, uint64_t offset, uint64_t length, const ts_extent *extents,
+                        size_t nextents, const tess_chunk_rec *chunks, size_t nchunks,
+                        const uint64_t *size, const int64_t *mtime_ns);
+/* /v1/file/create_at with the data fields (data NULL: none). */
+int tess_create_at_with(tess_client *c, const tess_create_at_req *r, json_t *data, ts_attr *out,
+                        ts_error *err);
+
 /* Parses a JSON array of strings into a malloc'd vector. */
 int tess_json_strv(const json_t *arr, const char *field, char ***out, size_t *n, ts_error *err);
 

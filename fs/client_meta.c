@@ -514,17 +514,12 @@ void tess_chunk_rec_clear(tess_chunk_rec *r)
     r->inline_data = NULL;
 }
 
-int tess_commit(tess_client *c, uint64_t ino, uint64_t offset, uint64_t length,
-                const ts_extent *extents, size_t nextents, const tess_chunk_rec *chunks,
-                size_t nchunks, const uint64_t *size, const int64_t *mtime_ns, ts_attr *out,
-                ts_error *err)
+void tess_commit_fields(json_t *req, uint64_t offset, uint64_t length, const ts_extent *extents,
+                        size_t nextents, const tess_chunk_rec *chunks, size_t nchunks,
+                        const uint64_t *size, const int64_t *mtime_ns)
 {
-    char what[128];
-    json_t *req = json_object(), *ext = json_array(), *chk = json_array(), *inl = NULL;
+    json_t *ext = json_array(), *chk = json_array(), *inl = NULL;
 
-    snprintf(what, sizeof(what), "commit %llu [%llu, %llu)", (unsigned long long)ino,
-             (unsigned long long)offset, (unsigned long long)(offset + length));
-    set_u64(req, "ino", ino);
     set_u64(req, "offset", offset);
     set_u64(req, "length", length);
     for (size_t i = 0; i < nextents; i++)
@@ -563,7 +558,70 @@ int tess_commit(tess_client *c, uint64_t ino, uint64_t offset, uint64_t length,
         set_u64(req, "size", *size);
     if (mtime_ns)
         json_object_set_new(req, "mtime", json_integer(*mtime_ns));
+}
+
+int tess_commit(tess_client *c, uint64_t ino, uint64_t offset, uint64_t length,
+                const ts_extent *extents, size_t nextents, const tess_chunk_rec *chunks,
+                size_t nchunks, const uint64_t *size, const int64_t *mtime_ns, ts_attr *out,
+                ts_error *err)
+{
+    char what[128];
+    json_t *req = json_object();
+
+    snprintf(what, sizeof(what), "commit %llu [%llu, %llu)", (unsigned long long)ino,
+             (unsigned long long)offset, (unsigned long long)(offset + length));
+    set_u64(req, "ino", ino);
+    tess_commit_fields(req, offset, length, extents, nextents, chunks, nchunks, size, mtime_ns);
     return attr_call(c, "/v1/file/commit", req, what, out, NULL, err);
+}
+
+/* ------------------------------------------------- creates ahead of the server */
+
+int tess_reserve_inodes(tess_client *c, uint64_t *first, uint32_t *count, ts_error *err)
+{
+    json_t *resp = NULL;
+    uint64_t n = 0;
+    int rc = tess_meta_call(c, "POST", "/v1/ns/reserve_inodes", json_object(), &resp,
+                            "reserve inode numbers", err);
+
+    if (rc != 0)
+        return rc;
+    if ((rc = ts_json_u64(resp, "first", first, err)) != 0 ||
+        (rc = ts_json_u64(resp, "count", &n, err)) != 0)
+        rc = TS_EPROTO;
+    else if (n == 0 || n > 1u << 20 || *first <= TS_ROOT_INO)
+        rc = ts_fail(err, TS_EPROTO, "reserve inode numbers: a range of %llu at %llu",
+                     (unsigned long long)n, (unsigned long long)*first);
+    json_decref(resp);
+    if (rc == 0)
+        *count = (uint32_t)n;
+    return rc;
+}
+
+int tess_create_at_with(tess_client *c, const tess_create_at_req *r, json_t *data, ts_attr *out,
+                        ts_error *err)
+{
+    char what[WHAT_LEN];
+    json_t *req;
+    int rc;
+
+    if ((rc = entry_request("create", r->parent, r->name, what, &req, err)) != 0) {
+        json_decref(data);
+        return rc;
+    }
+    set_u64(req, "ino", r->ino);
+    set_u64(req, "mode", r->mode);
+    set_u64(req, "uid", r->uid);
+    set_u64(req, "gid", r->gid);
+    json_object_set_new(req, "replace", json_boolean(r->replace));
+    if (data)
+        json_object_set_new(req, "data", data);
+    return attr_call(c, "/v1/file/create_at", req, what, out, NULL, err);
+}
+
+int tess_create_at(tess_client *c, const tess_create_at_req *r, ts_attr *out, ts_error *err)
+{
+    return tess_create_at_with(c, r, NULL, out, err);
 }
 
 /* ---------------------------------------------------------------- cluster */

@@ -363,6 +363,9 @@ struct tess_writer {
 
     int failed;                 /* first error, repeated by every later call */
     ts_error fail_err;
+
+    int create_pending;         /* the next commit creates the file (tess_writer_set_create) */
+    tess_create_at_req create;  /* its name is owned here */
 };
 
 static void upload_task(void *arg)
@@ -494,6 +497,30 @@ static int upload_inline_records(tess_writer *w, ts_error *err)
         *r = up;
     }
     return 0;
+}
+
+/* The commit of [commit_start, end): /v1/file/commit, or the create of a
+ * file the server does not know yet with the same data (one request). */
+static int writer_commit(tess_writer *w, uint64_t end, const uint64_t *size, ts_attr *attr,
+                         ts_error *err)
+{
+    const uint64_t *sz = w->truncate ? size : NULL;
+    if (!w->create_pending)
+        return tess_commit(w->c, w->ino, w->commit_start, end - w->commit_start, w->ext,
+                           w->ndone, w->recs, w->ndone, sz, NULL, attr, err);
+    json_t *data = NULL;
+    if (end > w->commit_start || w->ndone > 0) {
+        data = json_object();
+        tess_commit_fields(data, w->commit_start, end - w->commit_start, w->ext, w->ndone,
+                           w->recs, w->ndone, sz, NULL);
+    }
+    int rc = tess_create_at_with(w->c, &w->create, data, attr, err);
+    if (rc == 0) {
+        w->create_pending = 0;
+        free((char *)w->create.name);
+        w->create.name = NULL;
+    }
+    return rc;
 }
 
 static int has_inline_records(const tess_writer *w)
@@ -631,14 +658,13 @@ int tess_writer_flush(tess_writer *w, ts_attr *attr, ts_error *err)
     end = w->pos;
     if (w->truncate && !w->committed)
         end = TS_MAX(end, w->old_size);
-    if (end == w->commit_start && w->ndone == 0) {
+    if (end == w->commit_start && w->ndone == 0 && !w->create_pending) {
         if (attr && (rc = tess_getattr(w->c, w->ino, attr, err)) != 0)
             return rc;
         return 0;               /* nothing written, nothing to drop */
     }
     size = w->pos;
-    rc = tess_commit(w->c, w->ino, w->commit_start, end - w->commit_start, w->ext, w->ndone,
-                     w->recs, w->ndone, w->truncate ? &size : NULL, NULL, attr, err);
+    rc = writer_commit(w, end, &size, attr, err);
     if (rc == TS_EINVAL && has_inline_records(w)) {
         /* Nothing was applied (a refused command changes nothing): try
          * again with the data in chunks.  When that works, the service
@@ -646,9 +672,7 @@ int tess_writer_flush(tess_writer *w, ts_attr *attr, ts_error *err)
         ts_error first = err ? *err : (ts_error){.code = rc};
         rc = upload_inline_records(w, err);
         if (rc == 0)
-            rc = tess_commit(w->c, w->ino, w->commit_start, end - w->commit_start, w->ext,
-                             w->ndone, w->recs, w->ndone, w->truncate ? &size : NULL, NULL, attr,
-                             err);
+            rc = writer_commit(w, end, &size, attr, err);
         if (rc == 0 && !atomic_exchange(&w->c->inline_refused, 1))
             TS_WARN("the metadata service refused inline data (%s); small writes are "
                     "uploaded as chunks from now on", first.msg);
@@ -666,6 +690,20 @@ int tess_writer_flush(tess_writer *w, ts_attr *attr, ts_error *err)
     return 0;
 }
 
+void tess_writer_set_create(tess_writer *w, const tess_create_at_req *r)
+{
+    free((char *)w->create.name);
+    w->create = *r;
+    w->create.name = ts_strdup(r->name);
+    w->create.ino = w->ino;
+    w->create_pending = 1;
+}
+
+int tess_writer_create_pending(const tess_writer *w)
+{
+    return w->create_pending;
+}
+
 void tess_writer_abort(tess_writer *w)
 {
     if (!w)
@@ -681,6 +719,7 @@ void tess_writer_abort(tess_writer *w)
     free(w->slots);
     free(w->ext);
     free(w->recs);
+    free((char *)w->create.name);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     free(w);

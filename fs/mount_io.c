@@ -24,6 +24,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include "common/log.h"
 #include "common/util.h"
 
@@ -44,6 +46,30 @@ struct mnt_file {
     int dirty;                  /* w holds uncommitted data */
     int orphan;                 /* gone from the namespace while open */
     uint64_t gen;               /* bumped by every change of the content */
+
+    /* A create ahead of the server not made there yet (changed under both
+     * the rwlock and st_mu); areq.name is owned. */
+    int ahead;
+    tess_create_at_req areq;
+};
+
+/* The creates ahead of the server (mount_io.h), by directory and name. */
+struct ahead_entry {
+    uint64_t parent;
+    char *name;
+    uint64_t ino;
+    int64_t since_ms;
+};
+
+struct mnt_ahead {
+    pthread_mutex_t mu;         /* the fields below but refill_mu */
+    struct ahead_entry *v;
+    size_t n, cap;
+    uint64_t next, end;         /* reserved inode numbers not handed out yet */
+    pthread_mutex_t refill_mu;  /* one reservation request at a time */
+    pthread_cond_t cv;
+    int stop, running;
+    pthread_t th;
 };
 
 struct mnt_handle {
@@ -77,6 +103,7 @@ static mnt_file *file_new(const ts_attr *a)
 
 static void file_free(mnt_file *f)
 {
+    free((char *)f->areq.name);
     if (f->w)
         tess_writer_abort(f->w);
     tess_layout_free(f->layout);
@@ -114,6 +141,283 @@ static void file_put(mnt_io *io, mnt_file *f)
         file_free(f);
 }
 
+/* ------------------------------------------------------- creates ahead */
+
+static void ahead_add(mnt_io *io, uint64_t parent, const char *name, uint64_t ino)
+{
+    struct mnt_ahead *ah = io->ahead;
+    pthread_mutex_lock(&ah->mu);
+    if (ah->n == ah->cap) {
+        ah->cap = ah->cap ? 2 * ah->cap : 16;
+        ah->v = ts_realloc(ah->v, ah->cap * sizeof(*ah->v));
+    }
+    ah->v[ah->n++] = (struct ahead_entry){ parent, ts_strdup(name), ino, ts_mono_ms() };
+    pthread_mutex_unlock(&ah->mu);
+}
+
+/* f is on the server now, or never will be (caller holds f's write lock). */
+static void ahead_done(mnt_io *io, mnt_file *f)
+{
+    struct mnt_ahead *ah = io->ahead;
+    pthread_mutex_lock(&ah->mu);
+    for (size_t i = 0; i < ah->n; i++)
+        if (ah->v[i].ino == f->ino) {
+            free(ah->v[i].name);
+            ah->v[i] = ah->v[--ah->n];
+            break;
+        }
+    pthread_mutex_unlock(&ah->mu);
+    pthread_mutex_lock(&f->st_mu);
+    f->ahead = 0;
+    pthread_mutex_unlock(&f->st_mu);
+    free((char *)f->areq.name);
+    f->areq.name = NULL;
+}
+
+/* Inode numbers of the creates ahead matching (parent, or every one made
+ * before `older_than_ms` when parent is 0); *inos is malloc'd. */
+static size_t ahead_select(mnt_io *io, uint64_t parent, int64_t older_than_ms, uint64_t **inos)
+{
+    struct mnt_ahead *ah = io->ahead;
+    size_t n = 0;
+    pthread_mutex_lock(&ah->mu);
+    *inos = ts_malloc((ah->n + 1) * sizeof(uint64_t));
+    for (size_t i = 0; i < ah->n; i++)
+        if (parent ? ah->v[i].parent == parent : ah->v[i].since_ms < older_than_ms)
+            (*inos)[n++] = ah->v[i].ino;
+    pthread_mutex_unlock(&ah->mu);
+    return n;
+}
+
+/* A fresh reserved inode number. */
+static int take_ino(mnt_io *io, uint64_t *ino, ts_error *err)
+{
+    struct mnt_ahead *ah = io->ahead;
+    for (;;) {
+        pthread_mutex_lock(&ah->mu);
+        if (ah->next < ah->end) {
+            *ino = ah->next++;
+            pthread_mutex_unlock(&ah->mu);
+            return 0;
+        }
+        pthread_mutex_unlock(&ah->mu);
+        pthread_mutex_lock(&ah->refill_mu);
+        pthread_mutex_lock(&ah->mu);
+        int empty = ah->next >= ah->end;
+        pthread_mutex_unlock(&ah->mu);
+        int rc = 0;
+        if (empty) {
+            uint64_t first;
+            uint32_t count;
+            if ((rc = tess_reserve_inodes(io->c, &first, &count, err)) == 0) {
+                pthread_mutex_lock(&ah->mu);
+                ah->next = first;
+                ah->end = first + count;
+                pthread_mutex_unlock(&ah->mu);
+            }
+        }
+        pthread_mutex_unlock(&ah->refill_mu);
+        if (rc != 0)
+            return rc;
+    }
+}
+
+static int close_writer(mnt_io *io, mnt_file *f, ts_error *err);
+
+/* Makes f on the server if it is a create ahead (caller holds the write
+ * lock): with the writer's data when there is a writer, else empty. */
+static int settle_locked(mnt_io *io, mnt_file *f, ts_error *err)
+{
+    ts_attr a;
+    int rc;
+    if (!f->ahead)
+        return 0;
+    if (f->w && (rc = close_writer(io, f, err)) != 0)
+        return rc;
+    if (!f->ahead)
+        return 0;
+    rc = tess_create_at(io->c, &f->areq, &a, err);
+    if (rc != 0 && rc != TS_ENOENT)
+        return rc;
+    ahead_done(io, f);
+    pthread_mutex_lock(&f->st_mu);
+    if (rc == TS_ENOENT) {
+        /* Its directory went away on another client meanwhile. */
+        TS_INFO("inode %llu: directory removed before the file was made (%s)",
+                (unsigned long long)f->ino, err ? err->msg : "");
+        f->orphan = 1;
+    } else {
+        f->attr = a;
+        f->size = a.size;
+    }
+    f->gen++;
+    pthread_mutex_unlock(&f->st_mu);
+    if (rc == 0)
+        mnt_inode_note_attr(io->t, &a, 0);
+    return 0;
+}
+
+/* Everything of f the server does not have yet: the writer's data and a
+ * create ahead (caller holds the write lock). */
+static int commit_all(mnt_io *io, mnt_file *f, ts_error *err)
+{
+    int rc = close_writer(io, f, err);
+    return rc != 0 ? rc : settle_locked(io, f, err);
+}
+
+int mnt_io_settle(mnt_io *io, uint64_t ino, ts_error *err)
+{
+    mnt_file *f = file_get(io, ino);
+    int rc = 0;
+    if (!f)
+        return 0;
+    pthread_mutex_lock(&f->st_mu);
+    int ahead = f->ahead;
+    pthread_mutex_unlock(&f->st_mu);
+    if (ahead) {
+        pthread_rwlock_wrlock(&f->lock);
+        rc = settle_locked(io, f, err);
+        pthread_rwlock_unlock(&f->lock);
+    }
+    file_put(io, f);
+    return rc;
+}
+
+int mnt_io_settle_dir(mnt_io *io, uint64_t parent, ts_error *err)
+{
+    uint64_t *inos;
+    int rc = 0;
+    if (!io->ahead)
+        return 0;
+    size_t n = ahead_select(io, parent, 0, &inos);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = mnt_io_settle(io, inos[i], err);
+    free(inos);
+    return rc;
+}
+
+int mnt_io_ahead_attr(mnt_io *io, uint64_t ino, ts_attr *a)
+{
+    mnt_file *f = file_get(io, ino);
+    int ahead = 0;
+    if (!f)
+        return 0;
+    pthread_mutex_lock(&f->st_mu);
+    if ((ahead = f->ahead) != 0) {
+        *a = f->attr;
+        a->size = f->size;
+        if (f->dirty)
+            a->mtime_ns = TS_MAX(a->mtime_ns, f->write_mtime_ns);
+    }
+    pthread_mutex_unlock(&f->st_mu);
+    file_put(io, f);
+    return ahead;
+}
+
+size_t mnt_io_ahead_count(mnt_io *io)
+{
+    if (!io->ahead)
+        return 0;
+    pthread_mutex_lock(&io->ahead->mu);
+    size_t n = io->ahead->n;
+    pthread_mutex_unlock(&io->ahead->mu);
+    return n;
+}
+
+int mnt_io_ahead_lookup(mnt_io *io, uint64_t parent, const char *name, ts_attr *a)
+{
+    struct mnt_ahead *ah = io->ahead;
+    uint64_t ino = 0;
+    if (!ah)
+        return TS_ENOENT;
+    pthread_mutex_lock(&ah->mu);
+    for (size_t i = 0; i < ah->n && !ino; i++)
+        if (ah->v[i].parent == parent && strcmp(ah->v[i].name, name) == 0)
+            ino = ah->v[i].ino;
+    pthread_mutex_unlock(&ah->mu);
+    return ino && mnt_io_ahead_attr(io, ino, a) ? 0 : TS_ENOENT;
+}
+
+/* Settles creates ahead older than CREATE_AHEAD_MAX_MS: a file held open
+ * a long time shows up on other mounts all the same. */
+static void *settler_main(void *arg)
+{
+    mnt_io *io = arg;
+    struct mnt_ahead *ah = io->ahead;
+    pthread_mutex_lock(&ah->mu);
+    while (!ah->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&ah->cv, &ah->mu, &ts);
+        if (ah->stop)
+            break;
+        pthread_mutex_unlock(&ah->mu);
+        uint64_t *inos;
+        size_t n = ahead_select(io, 0, ts_mono_ms() - CREATE_AHEAD_MAX_MS, &inos);
+        for (size_t i = 0; i < n; i++) {
+            ts_error e;
+            if (mnt_io_settle(io, inos[i], &e) != 0)
+                TS_WARN("inode %llu: making the file on the server failed (retried): %s",
+                        (unsigned long long)inos[i], e.msg);
+        }
+        free(inos);
+        pthread_mutex_lock(&ah->mu);
+    }
+    pthread_mutex_unlock(&ah->mu);
+    return NULL;
+}
+
+void mnt_io_init(mnt_io *io)
+{
+    struct mnt_ahead *ah = ts_calloc(1, sizeof(*ah));
+    pthread_mutex_init(&ah->mu, NULL);
+    pthread_mutex_init(&ah->refill_mu, NULL);
+    pthread_cond_init(&ah->cv, NULL);
+    io->ahead = ah;
+}
+
+void mnt_io_start(mnt_io *io)
+{
+    struct mnt_ahead *ah = io->ahead;
+    if (pthread_create(&ah->th, NULL, settler_main, io) != 0)
+        ts_die("mount: cannot start the thread that settles creates");
+    ah->running = 1;
+}
+
+void mnt_io_stop(mnt_io *io)
+{
+    struct mnt_ahead *ah = io->ahead;
+    if (!ah || !ah->running)
+        return;
+    pthread_mutex_lock(&ah->mu);
+    ah->stop = 1;
+    pthread_cond_broadcast(&ah->cv);
+    pthread_mutex_unlock(&ah->mu);
+    pthread_join(ah->th, NULL);
+    ah->running = 0;
+}
+
+void mnt_io_destroy(mnt_io *io)
+{
+    struct mnt_ahead *ah = io->ahead;
+    if (!ah)
+        return;
+    mnt_io_stop(io);
+    for (size_t i = 0; i < ah->n; i++)
+        free(ah->v[i].name);
+    free(ah->v);
+    pthread_cond_destroy(&ah->cv);
+    pthread_mutex_destroy(&ah->refill_mu);
+    pthread_mutex_destroy(&ah->mu);
+    free(ah);
+    io->ahead = NULL;
+}
+
 /* ------------------------------------------------------------ commits */
 
 /* Commits and ends the writer (caller holds the write lock).  A file that
@@ -129,6 +433,8 @@ static int close_writer(mnt_io *io, mnt_file *f, ts_error *err)
         return 0;
     rc = tess_writer_close(f->w, &a, &e);
     f->w = NULL;
+    if (f->ahead && (rc == 0 || rc == TS_ENOENT))
+        ahead_done(io, f);      /* made on the server with this data (or never can be) */
     pthread_mutex_lock(&f->st_mu);
     f->dirty = 0;
     if (rc == 0) {
@@ -251,9 +557,9 @@ int mnt_io_open(mnt_io *io, const ts_attr *a, int flags, int known, mnt_handle *
         /* Just created: the server's answer is the whole truth. */
         f->layout = ts_calloc(1, sizeof(*f->layout));
         f->layout->attr = *a;
-    } else if (!f->dirty) {
+    } else if (!f->dirty && !f->ahead) {
         /* Close-to-open: what another client committed before this open
-         * must be visible now. */
+         * must be visible now.  (A create ahead: nobody else has it.) */
         if ((flags & O_ACCMODE) == O_WRONLY)
             rc = fetch_attr(io, f, err);
         else
@@ -278,6 +584,31 @@ int mnt_io_open(mnt_io *io, const ts_attr *a, int flags, int known, mnt_handle *
     return 0;
 }
 
+int mnt_io_create_ahead(mnt_io *io, uint64_t parent, const char *name, uint32_t mode,
+                        uint32_t uid, uint32_t gid, int flags, mnt_handle **out, ts_attr *attr,
+                        ts_error *err)
+{
+    uint64_t ino;
+    int changed, rc;
+    if ((rc = take_ino(io, &ino, err)) != 0)
+        return rc;
+    int64_t now = ts_now_ns();
+    ts_attr a = { .ino = ino, .mode = S_IFREG | (mode & 07777), .nlink = 1, .uid = uid,
+                  .gid = gid, .atime_ns = now, .mtime_ns = now, .ctime_ns = now };
+    if ((rc = mnt_io_open(io, &a, flags, 1, out, attr, &changed, err)) != 0)
+        return rc;
+    mnt_file *f = (*out)->f;
+    pthread_rwlock_wrlock(&f->lock);
+    f->areq = (tess_create_at_req){ .parent = parent, .name = ts_strdup(name), .ino = ino,
+                                    .mode = mode & 07777, .uid = uid, .gid = gid, .replace = 1 };
+    pthread_mutex_lock(&f->st_mu);
+    f->ahead = 1;
+    pthread_mutex_unlock(&f->st_mu);
+    ahead_add(io, parent, name, ino);
+    pthread_rwlock_unlock(&f->lock);
+    return 0;
+}
+
 /* --------------------------------------------------------------- write */
 
 int mnt_io_write(mnt_handle *h, uint64_t off, const void *buf, size_t len, ts_error *err)
@@ -296,8 +627,12 @@ int mnt_io_write(mnt_handle *h, uint64_t off, const void *buf, size_t len, ts_er
         if ((rc = close_writer(h->io, f, err)) != 0)
             goto unlock;
     }
-    if (!f->w && (rc = tess_writer_open(h->io->c, f->ino, off, NULL, &f->w, err)) != 0)
-        goto unlock;
+    if (!f->w) {
+        if ((rc = tess_writer_open(h->io->c, f->ino, off, NULL, &f->w, err)) != 0)
+            goto unlock;
+        if (f->ahead)
+            tess_writer_set_create(f->w, &f->areq);     /* its commit makes the file */
+    }
     if ((rc = tess_writer_write(f->w, buf, len, err)) != 0) {
         /* Every later call would repeat the error: drop the writer, so the
          * next write starts afresh and the flush reports this once. */
@@ -416,7 +751,7 @@ int mnt_io_flush(mnt_handle *h, ts_error *err)
     int rc;
 
     pthread_rwlock_wrlock(&f->lock);
-    rc = close_writer(h->io, f, err);
+    rc = commit_all(h->io, f, err);
     pthread_rwlock_unlock(&f->lock);
     return rc;
 }
@@ -449,7 +784,7 @@ int mnt_io_setattr(mnt_io *io, uint64_t ino, const tess_setattr_req *req, ts_att
     if (!f)
         return tess_setattr(io->c, ino, req, out, err);
     pthread_rwlock_wrlock(&f->lock);
-    if ((rc = close_writer(io, f, err)) != 0)
+    if ((rc = commit_all(io, f, err)) != 0)
         goto unlock;
     if ((rc = tess_setattr(io->c, ino, req, out, err)) != 0)
         goto unlock;
@@ -527,7 +862,7 @@ int mnt_io_flush_all(mnt_io *io)
         if (!f)
             continue;
         pthread_rwlock_wrlock(&f->lock);
-        if (close_writer(io, f, &e) != 0) {
+        if (commit_all(io, f, &e) != 0) {
             TS_ERROR("unmount: inode %llu: last writes lost: %s", (unsigned long long)inos[i],
                      e.msg);
             failed++;

@@ -30,9 +30,26 @@
  * data written to it after that is discarded at commit, as it can never be
  * opened again.
  *
+ * Creates ahead of the server: a file created with O_TRUNC (and not
+ * O_EXCL) -- shell redirections, most programs writing output -- is
+ * answered at once with a reserved inode number (tess_reserve_inodes) and
+ * made on the server when it is first flushed, closed or fsynced, in ONE
+ * request carrying its data (tess_writer_set_create): a small file costs a
+ * single metadata commit.  Until then this mount answers for it (lookup,
+ * getattr, reads through its handles), and every operation the server must
+ * see it for first settles it: any change or listing of its directory
+ * (mnt_io_settle_dir), any operation on the inode itself other than
+ * getattr and I/O (mnt_io_settle), and a background thread after
+ * CREATE_AHEAD_MAX_MS, so a file held open a long time still shows up on
+ * other mounts.  A name another client created meanwhile is replaced, as
+ * O_TRUNC would have emptied it.  O_EXCL creates go to the server at once:
+ * their exclusivity is the server's to decide.
+ *
  * Locking: a rwlock per mnt_file (writes, commits and layout changes are
  * exclusive; reads share it); a mutex per handle for its window.  The
  * mnt_inode's `file` pointer is set and cleared under the inode table lock.
+ * The table of creates ahead has its own mutex, taken inside a file's
+ * rwlock, never around it.
  */
 #ifndef TESS_MOUNT_IO_H
 #define TESS_MOUNT_IO_H
@@ -42,14 +59,53 @@
 #include "fs/mount_inode.h"
 #include "fs/tessera.h"
 
+struct mnt_ahead;
+
 typedef struct mnt_io {
     tess_client *c;
     mnt_itable *t;
     size_t readahead_max;       /* largest read-ahead window (bytes) */
+    int create_ahead;           /* creates ahead of the server (see above) */
+    struct mnt_ahead *ahead;    /* their state (mount_io.c) */
 } mnt_io;
+
+/* A file created ahead of the server is settled at the latest this long
+ * after its create. */
+#define CREATE_AHEAD_MAX_MS 1000
+
+/* Sets up io (c, t, readahead_max, create_ahead filled in by the caller)
+ * / frees its state.  mnt_io_start starts the background thread that
+ * settles old creates (after daemonizing: a fork keeps no threads);
+ * mnt_io_stop ends it. */
+void mnt_io_init(mnt_io *io);
+void mnt_io_destroy(mnt_io *io);
+void mnt_io_start(mnt_io *io);
+void mnt_io_stop(mnt_io *io);
+
+
 
 typedef struct mnt_file mnt_file;
 typedef struct mnt_handle mnt_handle;
+
+/* Creates regular file `name` in parent ahead of the server and opens it
+ * with the open(2) flags: *attr gets its attributes (a reserved inode
+ * number, the caller's owner and mode, size 0), *out is fi->fh.  Fails
+ * only when no inode number can be reserved. */
+int mnt_io_create_ahead(mnt_io *io, uint64_t parent, const char *name, uint32_t mode,
+                        uint32_t uid, uint32_t gid, int flags, mnt_handle **out, ts_attr *attr,
+                        ts_error *err);
+/* Makes every create ahead in directory parent real on the server. */
+int mnt_io_settle_dir(mnt_io *io, uint64_t parent, ts_error *err);
+/* The same for inode ino (nothing to do when it is not one). */
+int mnt_io_settle(mnt_io *io, uint64_t ino, ts_error *err);
+/* Creates ahead not on the server yet. */
+size_t mnt_io_ahead_count(mnt_io *io);
+/* A create ahead named `name` in parent: 0 with its attributes, or
+ * TS_ENOENT. */
+int mnt_io_ahead_lookup(mnt_io *io, uint64_t parent, const char *name, ts_attr *a);
+/* 1 with its attributes (uncommitted writes included) when ino is a
+ * create ahead not on the server yet; 0 otherwise. */
+int mnt_io_ahead_attr(mnt_io *io, uint64_t ino, ts_attr *a);
 
 /* Opens inode a->ino (its entry pinned by this call) with the open(2)
  * flags.  known: a is fresh from a create just now (no layout fetch).

@@ -57,19 +57,22 @@ static const char usage[] =
     "  readahead=SIZE       largest read-ahead window (default 16M)\n"
     "  threads=N            FUSE worker threads (default 16)\n"
     "  pid_file=FILE        write the daemon's PID there\n"
+    "  create_ahead=0|1     answer O_TRUNC creates at once and make the file on\n"
+    "                       the server at close, with its data (default 1)\n"
     "\n"
     "FUSE options: allow_other, ro, noatime, ... (see mount.fuse3(8));\n"
     "default_permissions is always on.\n";
 
 /* Keys of CONF: the client's, then the mount's own. */
 static const char *const client_keys[] = {"meta", "chunk_size", "replicas", "timeout_ms",
-                                          "in_flight", NULL};
+                                          "in_flight", "inline_max", NULL};
 static const char *const all_keys[] = {"meta", "chunk_size", "replicas", "timeout_ms",
-                                       "in_flight", "log_file", "log_level", "attr_timeout",
-                                       "entry_timeout", "readahead", NULL};
+                                       "in_flight", "inline_max", "log_file", "log_level",
+                                       "attr_timeout", "entry_timeout", "readahead",
+                                       "create_ahead", NULL};
 
 typedef struct cmdline {
-    char *log, *log_level, *readahead, *pid_file, *attr_timeout, *entry_timeout;
+    char *log, *log_level, *readahead, *pid_file, *attr_timeout, *entry_timeout, *create_ahead;
     unsigned threads;
     int foreground, debug, help;
     char *conf, *mountpoint;
@@ -87,6 +90,7 @@ static const struct fuse_opt opt_spec[] = {
     OPT("readahead=%s", readahead),
     OPT("threads=%u", threads),
     OPT("pid_file=%s", pid_file),
+    OPT("create_ahead=%s", create_ahead),
     FUSE_OPT_KEY("-f", KEY_FG),
     FUSE_OPT_KEY("-d", KEY_DEBUG),
     FUSE_OPT_KEY("debug", KEY_DEBUG),
@@ -196,6 +200,7 @@ static int load_conf(const char *path, cmdline *cl, tess_client **out, ts_error 
     FROM_CONF(attr_timeout, "attr_timeout");
     FROM_CONF(entry_timeout, "entry_timeout");
     FROM_CONF(readahead, "readahead");
+    FROM_CONF(create_ahead, "create_ahead");
 #undef FROM_CONF
     if ((rc = tess_client_opts_from_config(ccfg, &o, err)) != 0 ||
         (rc = tess_client_open(&o, out, err)) != 0)
@@ -259,6 +264,12 @@ int main(int argc, char **argv)
         m->o.readahead_max = (size_t)v;
     }
     m->o.max_threads = cl.threads ? cl.threads : DEFAULT_THREADS;
+    m->o.create_ahead = 1;
+    if (cl.create_ahead) {
+        if (strcmp(cl.create_ahead, "0") != 0 && strcmp(cl.create_ahead, "1") != 0)
+            die_usage("create_ahead=%s: expected 0 or 1", cl.create_ahead);
+        m->o.create_ahead = cl.create_ahead[0] == '1';
+    }
     level = cl.log_level ? ts_log_level_parse(cl.log_level) : TS_LOG_INFO;
     if (level < 0)
         die_usage("log_level=%s: expected debug, info, warn or error", cl.log_level);
@@ -285,7 +296,9 @@ int main(int argc, char **argv)
     mnt_itable_init(&m->itable);
     mnt_inode_note_attr(&m->itable, &root, 1);
     tess_client_on_dir_change(m->c, mnt_dir_changed, m);
-    m->io = (mnt_io){.c = m->c, .t = &m->itable, .readahead_max = m->o.readahead_max};
+    m->io = (mnt_io){.c = m->c, .t = &m->itable, .readahead_max = m->o.readahead_max,
+                     .create_ahead = m->o.create_ahead};
+    mnt_io_init(&m->io);
     pthread_mutex_init(&m->statfs_mu, NULL);
 
     if (fuse_opt_add_arg(&args, "-odefault_permissions,fsname=tessera,subtype=tessera") != 0) {
@@ -301,8 +314,8 @@ int main(int argc, char **argv)
     if (fuse_session_mount(m->se, cl.mountpoint) != 0)
         goto remove_handlers;
     TS_INFO("mounting %s at %s (metadata %s; attr_timeout %.3g s, entry_timeout %.3g s, "
-            "readahead %zu)", cl.conf, cl.mountpoint, tess_client_meta_addr(m->c),
-            m->o.attr_timeout, m->o.entry_timeout, m->o.readahead_max);
+            "readahead %zu, create_ahead %d)", cl.conf, cl.mountpoint, tess_client_meta_addr(m->c),
+            m->o.attr_timeout, m->o.entry_timeout, m->o.readahead_max, m->o.create_ahead);
     if (fuse_daemonize(cl.foreground) != 0) {
         TS_ERROR("daemonize failed");
         goto unmount;
@@ -327,6 +340,7 @@ destroy_session:
         unlink(cl.pid_file);
 free_table:
     pthread_mutex_destroy(&m->statfs_mu);
+    mnt_io_destroy(&m->io);
     mnt_itable_destroy(&m->itable);
 close_client:
     tess_client_close(m->c);
@@ -340,6 +354,7 @@ free_ctx:
     free(cl.pid_file);
     free(cl.attr_timeout);
     free(cl.entry_timeout);
+    free(cl.create_ahead);
     fuse_opt_free_args(&args);
     return rc;
 }

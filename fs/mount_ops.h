@@ -33,6 +33,7 @@ typedef struct mnt_opts {
     double entry_timeout;       /* seconds the kernel may cache names */
     size_t readahead_max;       /* bytes */
     unsigned max_threads;       /* FUSE worker threads */
+    int create_ahead;           /* mount_io.h "Creates ahead of the server" */
 } mnt_opts;
 
 typedef struct mnt_ctx {

@@ -116,12 +116,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
                               FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_ATOMIC_O_TRUNC);
     TS_INFO("mounted: max_write %u, max_readahead %u, readdirplus %s", conn->max_write,
             conn->max_readahead, (conn->want & FUSE_CAP_READDIRPLUS) ? "yes" : "no");
-    (void)m;
+    /* Here, not before: the daemon has forked by now. */
+    mnt_io_start(&m->io);
 }
 
 static void op_destroy(void *userdata)
 {
     mnt_ctx *m = userdata;
+    mnt_io_stop(&m->io);
     int failed = mnt_io_flush_all(&m->io);
 
     TS_INFO("unmounting: %llu inodes in the table, %d files with lost writes",
@@ -175,7 +177,10 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     ts_error e;
     int rc = 0;
 
-    if (mnt_inode_fresh_attr(&m->itable, ino, &a) == 0) {
+    if (mnt_io_ahead_attr(&m->io, ino, &a)) {
+        /* Created ahead of the server: this mount is the only one to ask. */
+        mnt_inode_note_attr(&m->itable, &a, 1);
+    } else if (mnt_inode_fresh_attr(&m->itable, ino, &a) == 0) {
         /* Known from our own change just now (a directory after a create
          * in it): what the server would answer. */
         mnt_io_overlay(&m->io, ino, &a);
@@ -358,7 +363,9 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
         fuse_reply_err(req, ENODATA);
         return;
     }
-    rc = tess_getxattr(m->c, ino, name, &value, &len, &e);
+    rc = mnt_io_settle(&m->io, ino, &e);
+    if (rc == 0)
+        rc = tess_getxattr(m->c, ino, name, &value, &len, &e);
     if (is_caps && (rc == 0 || rc == TS_ENODATA))
         caps_note(m, ino, rc == TS_ENODATA);
     if (rc != 0) {
@@ -380,7 +387,10 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
     char *names = NULL;
     size_t len = 0;
     ts_error e;
-    int rc = tess_listxattr(m->c, ino, &names, &len, &e);
+    int rc = mnt_io_settle(&m->io, ino, &e);
+
+    if (rc == 0)
+        rc = tess_listxattr(m->c, ino, &names, &len, &e);
 
     if (rc != 0) {
         mnt_reply_err(req, "listxattr", rc, &e);
@@ -416,7 +426,9 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
     if (flags & XATTR_REPLACE)
         f |= TESS_XATTR_REPLACE;
     caps_note(m, ino, 0);
-    rc = tess_setxattr(m->c, ino, name, value, size, f, &e);
+    rc = mnt_io_settle(&m->io, ino, &e);
+    if (rc == 0)
+        rc = tess_setxattr(m->c, ino, name, value, size, f, &e);
     mnt_inode_stale_all(&m->itable);
     if (rc != 0) {
         mnt_reply_err(req, "setxattr", rc, &e);
@@ -436,7 +448,9 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
         return;
     }
     caps_note(m, ino, 0);
-    rc = tess_removexattr(m->c, ino, name, &e);
+    rc = mnt_io_settle(&m->io, ino, &e);
+    if (rc == 0)
+        rc = tess_removexattr(m->c, ino, name, &e);
     mnt_inode_stale_all(&m->itable);
     if (rc != 0) {
         mnt_reply_err(req, "removexattr", rc, &e);

@@ -17,12 +17,25 @@
 
 /* ------------------------------------------------------------- lookups */
 
+/* Makes parent/name on the server if it is a create ahead of this mount
+ * (mount_io.h), before an operation the server must see it for. */
+static int settle_name(mnt_ctx *m, uint64_t parent, const char *name, ts_error *e)
+{
+    ts_attr a;
+    if (mnt_io_ahead_lookup(&m->io, parent, name, &a) != 0)
+        return 0;
+    return mnt_io_settle(&m->io, a.ino, e);
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     mnt_ctx *m = mnt_of(req);
     ts_attr a;
     ts_error e;
-    int rc = tess_lookup(m->c, parent, name, &a, &e);
+    int rc = mnt_io_ahead_lookup(&m->io, parent, name, &a);
+
+    if (rc != 0)
+        rc = tess_lookup(m->c, parent, name, &a, &e);
 
     if (rc != 0) {
         /* Negative entries are not cached: a name another client creates
@@ -113,7 +126,10 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
     mnt_ctx *m = mnt_of(req);
     ts_attr a;
     ts_error e;
-    int rc = tess_link(m->c, ino, newparent, newname, &a, &e);
+    int rc = mnt_io_settle(&m->io, ino, &e);
+
+    if (rc == 0)
+        rc = tess_link(m->c, ino, newparent, newname, &a, &e);
 
     if (rc != 0) {
         mnt_reply_err(req, "link", rc, &e);
@@ -154,8 +170,10 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     mnt_ctx *m = mnt_of(req);
     ts_error e;
-    int rc = sticky_check(req, parent, name, &e);
+    int rc = settle_name(m, parent, name, &e);
 
+    if (rc == 0)
+        rc = sticky_check(req, parent, name, &e);
     if (rc == 0)
         rc = tess_unlink(m->c, parent, name, &e);
     if (rc != 0) {
@@ -169,8 +187,14 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     mnt_ctx *m = mnt_of(req);
     ts_error e;
-    int rc = sticky_check(req, parent, name, &e);
+    ts_attr child;
+    int rc = 0;
 
+    /* Files created ahead in it would make it non-empty on the server. */
+    if (mnt_io_ahead_count(&m->io) > 0 && tess_lookup(m->c, parent, name, &child, &e) == 0)
+        rc = mnt_io_settle_dir(&m->io, child.ino, &e);
+    if (rc == 0)
+        rc = sticky_check(req, parent, name, &e);
     if (rc == 0)
         rc = tess_rmdir(m->c, parent, name, &e);
     if (rc != 0) {
@@ -197,7 +221,11 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
         f |= TESS_RENAME_NOREPLACE;
     if (flags & RENAME_EXCHANGE)
         f |= TESS_RENAME_EXCHANGE;
-    rc = sticky_check(req, parent, name, &e);
+    rc = settle_name(m, parent, name, &e);
+    if (rc == 0)
+        rc = settle_name(m, newparent, newname, &e);
+    if (rc == 0)
+        rc = sticky_check(req, parent, name, &e);
     if (rc == 0)
         rc = sticky_check(req, newparent, newname, &e);
     if (rc == 0) {
@@ -283,7 +311,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     /* Offset 0 is a fresh listing (opendir or rewinddir). */
     if (off == 0 || !d->loaded) {
         dir_clear(d);
-        rc = tess_readdir(m->c, ino, collect, d, &e);
+        rc = mnt_io_settle_dir(&m->io, ino, &e);
+        if (rc == 0)
+            rc = tess_readdir(m->c, ino, collect, d, &e);
         if (rc != 0) {
             dir_clear(d);
             pthread_mutex_unlock(&d->mu);

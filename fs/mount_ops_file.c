@@ -56,6 +56,25 @@ static int open_handle(mnt_ctx *m, const ts_attr *a, struct fuse_file_info *fi, 
     return 0;
 }
 
+/* The kernel forgets a directory's attributes after a create in it; a
+ * create ahead of the server changed them only here, so the next look at
+ * the directory is answered with its cached attributes, mtime now. */
+static void note_dir_touched(mnt_ctx *m, fuse_ino_t parent)
+{
+    ts_attr dir;
+    if (mnt_inode_cached_attr(&m->itable, parent, &dir) != 0)
+        return;
+    dir.mtime_ns = dir.ctime_ns = ts_now_ns();
+    mnt_inode_note_fresh(&m->itable, &dir, ts_mono_ms() + (int64_t)(m->o.attr_timeout * 1000));
+}
+
+/* O_TRUNC without O_EXCL: whatever the name held, the file starts empty,
+ * so the server can be told at close (mount_io.h "Creates ahead"). */
+static int can_create_ahead(const mnt_ctx *m, int flags)
+{
+    return m->io.create_ahead && (flags & O_TRUNC) && !(flags & O_EXCL);
+}
+
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                       struct fuse_file_info *fi)
 {
@@ -72,9 +91,21 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     if (fi->flags & O_TRUNC)
         flags |= TESS_CREATE_TRUNC;
     mnt_new_owner(req, parent, 0, &md, &uid, &gid);
-    rc = tess_create(m->c, parent, name, md, uid, gid, flags, &a, &created, &e);
-    if (rc == 0)
-        rc = open_handle(m, &a, fi, created, &changed, &e);
+    if (can_create_ahead(m, fi->flags) && strlen(name) <= TS_NAME_MAX) {
+        mnt_handle *h = NULL;
+        rc = mnt_io_create_ahead(&m->io, parent, name, md, uid, gid, fi->flags, &h, &a, &e);
+        if (rc == 0) {
+            fi->fh = (uint64_t)(uintptr_t)h;
+            fi->keep_cache = 0;
+            fi->direct_io = 0;
+            created = 1;
+            note_dir_touched(m, parent);
+        }
+    } else {
+        rc = tess_create(m->c, parent, name, md, uid, gid, flags, &a, &created, &e);
+        if (rc == 0)
+            rc = open_handle(m, &a, fi, created, &changed, &e);
+    }
     if (rc != 0) {
         mnt_reply_err(req, "create", rc, &e);
         return;

@@ -143,6 +143,22 @@ enum { TESS_CREATE_EXCL = 1 << 0, TESS_CREATE_TRUNC = 1 << 1 };
 int tess_create(tess_client *c, uint64_t parent, const char *name, uint32_t mode, uint32_t uid,
                 uint32_t gid, unsigned flags, ts_attr *out, int *created, ts_error *err);
 
+/* Creates made before the server hears of them (the mount answers a
+ * create at once and tells the server at close, with the data): the
+ * inode number comes from a batch reserved ahead (PROTOCOL.md
+ * /v1/ns/reserve_inodes), so nobody else ever gets it. */
+int tess_reserve_inodes(tess_client *c, uint64_t *first, uint32_t *count, ts_error *err);
+typedef struct tess_create_at_req {
+    uint64_t parent;
+    const char *name;           /* borrowed */
+    uint64_t ino;               /* reserved, not used yet */
+    uint32_t mode, uid, gid;
+    int replace;                /* a regular file of that name is replaced (else EEXIST) */
+} tess_create_at_req;
+/* The file without data (a writer's flush sends its data with it:
+ * tess_writer_set_create).  out (may be NULL) gets its attributes. */
+int tess_create_at(tess_client *c, const tess_create_at_req *r, ts_attr *out, ts_error *err);
+
 int tess_unlink(tess_client *c, uint64_t parent, const char *name, ts_error *err);
 int tess_rmdir(tess_client *c, uint64_t parent, const char *name, ts_error *err);
 
@@ -310,6 +326,12 @@ int tess_writer_flush(tess_writer *w, ts_attr *attr, ts_error *err);
 int tess_writer_close(tess_writer *w, ts_attr *attr, ts_error *err);
 /* Frees w without committing what was not committed yet. */
 void tess_writer_abort(tess_writer *w);
+/* The file w writes does not exist on the server yet: w's next commit
+ * creates it as r says (one request, /v1/file/create_at) with the data
+ * written so far.  r is copied (name too). */
+void tess_writer_set_create(tess_writer *w, const tess_create_at_req *r);
+/* 1 while that create is still to be made. */
+int tess_writer_create_pending(const tess_writer *w);
 /* File offset of the next byte written. */
 uint64_t tess_writer_offset(const tess_writer *w);
 
