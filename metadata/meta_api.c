@@ -119,17 +119,22 @@ int api_request_id(const json_t *b, cmd *c, ts_error *err)
     return 0;
 }
 
+int api_submit(meta_api *api, const json_t *b, cmd *c, cmd_result *res, ts_error *err)
+{
+    int rc = api_request_id(b, c, err);
+    if (rc == 0)
+        rc = store_submit(api->st, c, res, err);
+    cmd_free(c);
+    return rc;
+}
+
 /* Submits c (with the request id of b); answers attr (want_attr) or {} on
  * success, the error otherwise.  Frees c. */
 static int submit(meta_api *api, const json_t *b, cmd *c, int want_attr, ts_http_response *resp)
 {
     ts_error e = {0};
     cmd_result res;
-    int rc = api_request_id(b, c, &e);
-    if (rc == 0)
-        rc = store_submit(api->st, c, &res, &e);
-    cmd_free(c);
-    if (rc)
+    if (api_submit(api, b, c, &res, &e) != 0)
         return api_fail(resp, &e);
     return api_reply(resp, with_parent(want_attr ? attr_reply(&res.attr) : empty_reply(), &res));
 }
@@ -332,11 +337,7 @@ static int h_create(meta_api *api, const json_t *b, ts_http_response *resp)
     c.u.create.name = ts_strdup(name);
     c.u.create.flags = (excl ? NS_CREATE_EXCL : 0) | (trunc ? NS_CREATE_TRUNC : 0);
     cmd_result res;
-    int rc = api_request_id(b, &c, &e);
-    if (rc == 0)
-        rc = store_submit(api->st, &c, &res, &e);
-    cmd_free(&c);
-    if (rc)
+    if (api_submit(api, b, &c, &res, &e) != 0)
         return api_fail(resp, &e);
     json_t *o = attr_reply(&res.attr);
     api_set(o, "created", json_boolean(res.created));

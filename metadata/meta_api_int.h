@@ -49,6 +49,8 @@ int api_request_id(const json_t *b, cmd *c, ts_error *err);
 
 /* Handlers in meta_cluster_api.c; body is the parsed request (NULL for GET). */
 int api_layout(meta_api *api, const json_t *body, ts_http_response *resp);
+/* Adds b's request id to c and submits it (store_submit); frees c. */
+int api_submit(meta_api *api, const json_t *b, cmd *c, cmd_result *res, ts_error *err);
 int api_commit(meta_api *api, const json_t *body, ts_http_response *resp);
 int api_reserve_inodes(meta_api *api, const json_t *body, ts_http_response *resp);
 int api_create_at(meta_api *api, const json_t *body, ts_http_response *resp);

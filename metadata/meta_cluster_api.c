@@ -251,11 +251,7 @@ int api_reserve_inodes(meta_api *api, const json_t *b, ts_http_response *resp)
     ts_error e = {0};
     cmd c = { .type = CMD_RESERVE_INODES };
     cmd_result res;
-    int rc = api_request_id(b, &c, &e);
-    if (rc == 0)
-        rc = store_submit(api->st, &c, &res, &e);
-    cmd_free(&c);
-    if (rc)
+    if (api_submit(api, b, &c, &res, &e) != 0)
         return api_fail(resp, &e);
     json_t *o = json_object();
     api_set(o, "first", json_integer((json_int_t)res.attr.ino));
