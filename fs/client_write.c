@@ -665,15 +665,17 @@ int tess_writer_flush(tess_writer *w, ts_attr *attr, ts_error *err)
     }
     size = w->pos;
     rc = writer_commit(w, end, &size, attr, err);
-    if (rc == TS_EINVAL && has_inline_records(w)) {
+    if ((rc == TS_EINVAL || rc == TS_ENOSPC) && has_inline_records(w)) {
         /* Nothing was applied (a refused command changes nothing): try
-         * again with the data in chunks.  When that works, the service
-         * does not take inline data (an older one) and we stop offering. */
+         * again with the data in chunks.  ENOSPC: the service's inline
+         * budget is full for now.  EINVAL: when the retry works, the
+         * service does not take inline data (an older one): stop offering. */
         ts_error first = err ? *err : (ts_error){.code = rc};
+        int refused = rc == TS_EINVAL;
         rc = upload_inline_records(w, err);
         if (rc == 0)
             rc = writer_commit(w, end, &size, attr, err);
-        if (rc == 0 && !atomic_exchange(&w->c->inline_refused, 1))
+        if (rc == 0 && refused && !atomic_exchange(&w->c->inline_refused, 1))
             TS_WARN("the metadata service refused inline data (%s); small writes are "
                     "uploaded as chunks from now on", first.msg);
     }

@@ -156,9 +156,16 @@ typedef struct ns_chunk_info {
  * commit and no chunk upload.  A chunk holds at most NS_INLINE_CHUNK_MAX
  * bytes, and an extent pointing into one must end at or below
  * NS_INLINE_END_MAX (so a file holds at most that much inline data);
- * compaction later moves the bytes into chunks on chunkservers. */
+ * compaction later moves the bytes into chunks on chunkservers.  All
+ * inline chunks together hold at most NS_INLINE_TOTAL_MAX bytes: past it a
+ * commit with new inline data is refused with TS_ENOSPC (the client then
+ * uploads the bytes), so a burst of small files faster than compaction
+ * cannot fill the metadata servers' memory. */
 #define NS_INLINE_CHUNK_MAX (64u * 1024)
 #define NS_INLINE_END_MAX (1024u * 1024)
+#define NS_INLINE_TOTAL_MAX (1024ull * 1024 * 1024)
+/* Tests only: another total (every replica of a state must use the same). */
+void ns_set_inline_total_max(ns_state *ns, uint64_t max);
 
 typedef struct ns_commit_args {
     uint64_t ino;

@@ -109,6 +109,11 @@ void ns_chunk_foreach(const ns_state *ns, int (*fn)(void *arg, const ts_chunk_id
     }
 }
 
+void ns_set_inline_total_max(ns_state *ns, uint64_t max)
+{
+    ns->inline_total_max = max;
+}
+
 int ns_chunk_inline(const ns_state *ns, const ts_chunk_id *id, const uint8_t **data,
                     uint64_t *len)
 {
@@ -213,7 +218,7 @@ int ns_commit_validate(const ns_state *ns, const ns_commit_args *a, ts_extent *s
         return ts_fail(err, TS_EFBIG, "commit %llu: range past the maximum file size", ino);
     if (a->has_size && a->size > (uint64_t)INT64_MAX)
         return ts_fail(err, TS_EFBIG, "commit %llu: size too large", ino);
-    uint64_t end = a->offset + a->length;
+    uint64_t end = a->offset + a->length, new_inline = 0;
     for (size_t i = 0; i < a->n_chunks; i++) {
         const ns_chunk_info *ci = &a->chunks[i];
         ts_chunk_id_to_hex(&ci->id, hex);
@@ -229,7 +234,14 @@ int ns_commit_validate(const ns_state *ns, const ns_commit_args *a, ts_extent *s
         int rc;
         if (ci->data && (rc = check_inline_chunk(ci, hex, ino, err)) != 0)
             return rc;
+        if (ci->data && !known)
+            new_inline += ci->length;
     }
+    uint64_t total_max = ns->inline_total_max ? ns->inline_total_max : NS_INLINE_TOTAL_MAX;
+    if (new_inline > 0 && ns->inline_bytes + new_inline > total_max)
+        return ts_fail(err, TS_ENOSPC, "commit %llu: inline data is full (%llu bytes kept, at "
+                       "most %llu): upload the data instead", ino,
+                       (unsigned long long)ns->inline_bytes, (unsigned long long)total_max);
     for (size_t i = 0; i < a->n_extents; i++) {
         const ts_extent *e = &a->extents[i];
         uint64_t clen;

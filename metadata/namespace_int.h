@@ -90,6 +90,7 @@ struct ns_state {
     uint64_t nfiles, ndirs, nsymlinks, nextents;
     uint64_t garbage_chunks;
     uint64_t inline_chunks, inline_bytes;   /* chunks with data in the table */
+    uint64_t inline_total_max;              /* 0 = NS_INLINE_TOTAL_MAX */
     uint64_t membership_epoch;
     struct ns_reserved *reserved;   /* sorted by first */
     size_t n_reserved, cap_reserved;

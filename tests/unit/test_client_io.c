@@ -55,6 +55,7 @@ typedef struct fake_meta {
     uint64_t size;              /* what getattr answers */
     int nservers_listed;        /* how many of the chunkservers membership lists */
     int refuse_inline;          /* answer commits with inline chunks as an old server */
+    int inline_full;            /* ... as a server whose inline budget is full */
 } fake_meta;
 
 static fake_cs cs[NCS];
@@ -226,6 +227,12 @@ static void meta_handle(void *app, const ts_http_request *req, ts_http_response 
             pthread_mutex_unlock(&m->mu);
             json_decref(body);
             ts_http_respond_error(resp, TS_EINVAL, "commit 7: extent 0 names unknown chunk");
+            return;
+        }
+        if (m->inline_full && json_object_get(body, "inline_chunks")) {
+            pthread_mutex_unlock(&m->mu);
+            json_decref(body);
+            ts_http_respond_error(resp, TS_ENOSPC, "commit 7: inline data is full");
             return;
         }
         json_array_append_new(m->commits, body);
@@ -695,6 +702,25 @@ static void test_inline_refused(void)
     TC_CHECK(tess_writer_write(w, "gh", 2, &e) == 0);
     TC_CHECK(tess_writer_close(w, NULL, &e) == 0);
     TC_CHECK(json_object_get(json_array_get(meta.commits, 1), "inline_chunks") == NULL);
+    tess_client_close(c);
+
+    /* A full inline budget: this commit uploads, the next one tries again. */
+    c = open_client(CHUNK);
+    reset_meta(0);
+    meta.inline_full = 1;
+    before = chunks_stored();
+    w = NULL;
+    TC_CHECK(tess_writer_open(c, 7, 0, NULL, &w, &e) == 0);
+    TC_CHECK(tess_writer_write(w, "full", 4, &e) == 0);
+    TC_CHECK(tess_writer_close(w, NULL, &e) == 0);
+    TC_CHECK(chunks_stored() > before);
+    meta.inline_full = 0;
+    w = NULL;
+    TC_CHECK(tess_writer_open(c, 7, 4, NULL, &w, &e) == 0);
+    TC_CHECK(tess_writer_write(w, "room", 4, &e) == 0);
+    TC_CHECK(tess_writer_close(w, NULL, &e) == 0);
+    TC_CHECK_EQ_U64(json_array_size(meta.commits), 2);
+    TC_CHECK(json_object_get(json_array_get(meta.commits, 1), "inline_chunks") != NULL);
     tess_client_close(c);
     client_inline_max = 0;
 }

@@ -265,7 +265,7 @@ static void pfile_make(struct pfile *p, uint64_t ino, size_t n, uint64_t len, ui
         memcpy(p->ext[i].chunk.b + 8, &i, sizeof(i));
         p->clen[i] = len;
     }
-    p->f = (cp_file){ ino, 3, n ? (n - 1) * stride + len : 0, p->ext, n, p->clen };
+    p->f = (cp_file){ ino, 3, n ? (n - 1) * stride + len : 0, p->ext, n, p->clen, 0 };
 }
 
 static void check_job(const cp_job *j, const cp_file *const *files)

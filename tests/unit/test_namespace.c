@@ -959,15 +959,26 @@ static void test_inline_chunks(void)
     ts_buf_free(&b1);
     ts_buf_free(&b2);
 
+    /* The total budget: a commit past it is refused whole (ENOSPC). */
+    ns_get_stats(ns, &st);
+    ns_set_inline_total_max(ns, st.inline_bytes + 100);
+    TC_CHECK(commit_inline(ns, g, 200, buf, 101, 20, &e) == TS_ENOSPC &&
+             strstr(e.msg, "inline data is full"));
+    TC_CHECK(commit_inline(ns, g, 200, buf, 100, 20, &e) == 0);
+    TC_CHECK(commit_inline(ns, g, 300, buf, 1, 21, &e) == TS_ENOSPC);
+    TC_CHECK(commit1(ns, g, 300, 1, 22, 0, 1, &e) == 0);           /* stored chunks still go */
+    INV(ns);
+
     /* Truncate to 0: every inline chunk is freed, none counts as garbage. */
     ns_get_stats(ns, &st);
     uint64_t garbage = st.garbage_chunks;
     ns_setattr_args sa = { .valid = NS_SETATTR_SIZE, .size = 0 };
     TC_CHECK(ns_setattr(ns, f, &sa, T++, &out, &e) == 0);
+    TC_CHECK(ns_setattr(ns, g, &sa, T++, &out, &e) == 0);
     INV(ns);
     ns_get_stats(ns, &st);
     TC_CHECK(st.inline_chunks == 0 && st.inline_bytes == 0);
-    TC_CHECK_EQ_U64(st.garbage_chunks, garbage + 1);   /* chunk 4 (stored) only */
+    TC_CHECK_EQ_U64(st.garbage_chunks, garbage + 3);   /* the stored chunks 4, 2 and 22 only */
     ns_free(ns);
 }
 
