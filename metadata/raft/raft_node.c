@@ -103,6 +103,10 @@ static struct timespec deadline_in(int64_t ms)
     return ts;
 }
 
+/* Callers signal after letting go of mu where they can: a driver woken
+ * while the waker still holds mu would only block on it again (on two
+ * cores that is one more sleep and wake-up on the commit path).  Those
+ * that go on to wait for the driver signal under mu (see run_request). */
 static void wake_driver(raft_node *n)
 {
     pthread_cond_signal(&n->wake);
@@ -467,14 +471,14 @@ static void process_ready(raft_node *n)
 }
 
 /* Everything queued up to seq has been stepped and its ready processed
- * (persisted, answers handed to ops.send); mu held. */
-static void mark_handled(raft_node *n, uint64_t seq)
+ * (persisted, answers handed to ops.send); mu held.  1 when waiters are
+ * to be woken (after mu is released). */
+static int mark_handled(raft_node *n, uint64_t seq)
 {
     if (seq <= n->handled_seq)
-        return;
+        return 0;
     n->handled_seq = seq;
-    if (n->handled_waiters > 0)
-        pthread_cond_broadcast(&n->handled);
+    return n->handled_waiters > 0;
 }
 
 static void *driver(void *arg)
@@ -531,12 +535,17 @@ static void *driver(void *arg)
         process_ready(n);
 
         pthread_mutex_lock(&n->mu);
-        mark_handled(n, taken_seq);
+        int wake_handled = mark_handled(n, taken_seq);
         raft_get_status(n->r, &n->status);
         raft_storage_get_stats(n->st, &n->storage_stats);
         if (n->status.role != RAFT_LEADER || n->status.term != n->lease_term ||
             n->status.transfer_target != 0)
             n->lease_until_ms = 0;
+        if (wake_handled) {
+            pthread_mutex_unlock(&n->mu);
+            pthread_cond_broadcast(&n->handled);    /* n outlives its waiters */
+            pthread_mutex_lock(&n->mu);
+        }
     }
     pthread_mutex_unlock(&n->mu);
     return NULL;
@@ -658,22 +667,29 @@ void raft_node_stop(raft_node *n)
     free(n);
 }
 
-/* Appends a copy of buf to the inbox; mu held.  Returns its number. */
-static uint64_t inbox_push(raft_node *n, const void *buf, size_t len)
+/* Appends a copy of buf to the inbox (the caller wakes the driver); mu
+ * held.  Returns its number. */
+static uint64_t inbox_push(raft_node *n, inmsg *m)
+{
+    *n->inbox_tail = m;
+    n->inbox_tail = &m->next;
+    return ++n->received_seq;
+}
+
+static inmsg *inmsg_copy(const void *buf, size_t len)
 {
     inmsg *m = ts_calloc(1, sizeof(*m));
     ts_buf_append(&m->b, buf, len);
-    *n->inbox_tail = m;
-    n->inbox_tail = &m->next;
-    wake_driver(n);
-    return ++n->received_seq;
+    return m;
 }
 
 int raft_node_receive(raft_node *n, const void *buf, size_t len)
 {
+    inmsg *m = inmsg_copy(buf, len);
     pthread_mutex_lock(&n->mu);
-    (void)inbox_push(n, buf, len);
+    (void)inbox_push(n, m);
     pthread_mutex_unlock(&n->mu);
+    wake_driver(n);
     return 0;
 }
 
@@ -681,9 +697,11 @@ int raft_node_receive_wait(raft_node *n, const void *buf, size_t len, int timeou
 {
     struct timespec dl = deadline_in(timeout_ms);
     int rc = 0;
+    inmsg *m = inmsg_copy(buf, len);
     pthread_mutex_lock(&n->mu);
-    uint64_t seq = inbox_push(n, buf, len);
+    uint64_t seq = inbox_push(n, m);
     n->handled_waiters++;
+    wake_driver(n);         /* under mu, as in run_request() */
     while (n->handled_seq < seq && !n->stopping && rc == 0)
         if (pthread_cond_timedwait(&n->handled, &n->mu, &dl) == ETIMEDOUT)
             rc = TS_ETIMEDOUT;
@@ -709,6 +727,9 @@ static int run_request(raft_node *n, waiter *w, void *result, int timeout_ms, ch
     }
     *n->queued_tail = w;
     n->queued_tail = &w->next;
+    /* Signalled under mu: raft_node_stop() relies on a requester holding
+     * mu from here until it waits (the driver's wait for mu is short: the
+     * requester waits at once). */
     wake_driver(n);
     int timed_out = 0;
     while (!w->done && !timed_out)

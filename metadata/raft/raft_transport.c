@@ -259,9 +259,12 @@ void raft_transport_send(void *arg, uint64_t to, const char *addr, const void *b
         p->head = m;
     p->tail = m;
     p->n++;
-    if (p->holders == 0)
-        pthread_cond_signal(&p->cv);    /* else a handler carries it back */
+    int wake = p->holders == 0;         /* else a handler carries it back */
     pthread_mutex_unlock(&t->mu);
+    /* Outside mu, so the sender does not wake only to wait for it; p
+     * lives until raft_transport_free(). */
+    if (wake)
+        pthread_cond_signal(&p->cv);
 }
 
 /* The answers queued for peer p, taken from its queue and encoded as the
