@@ -297,17 +297,21 @@ static void receive_and_answer(raft_transport *t, raft_node *n, uint64_t from_id
         p->holders++;
     pthread_mutex_unlock(&t->mu);
     if (p == NULL) {
-        /* No address to answer on yet: answering here would be the only
-         * way back, but the sender learns nothing new without it. */
+        /* No peer entry (no address given or known): send() has no
+         * queue to hold for it, so there is nothing to take; answer as
+         * before answers existed. */
         if (raft_node_receive(n, req->body, req->body_len) != 0)
             ts_http_respond_error(resp, TS_EPROTO, "raft: message does not decode");
         else
             ts_http_respond(resp, 204, "text/plain", NULL, 0);
         return;
     }
+    /* Timed out or stopping: whatever is queued goes back all the same,
+     * and what comes later takes the sender thread. */
     int rc = raft_node_receive_wait(n, req->body, req->body_len, ANSWER_WAIT_MS);
-    if (rc != 0 && rc != TS_ETIMEDOUT && rc != TS_EUNAVAIL)
-        TS_DEBUG("raft transport: waiting for the driver: %s", ts_err_name(rc));
+    if (rc != 0)
+        TS_DEBUG("raft transport: answering server %" PRIu64 " without waiting further: %s",
+                 from_id, ts_err_name(rc));
     ts_buf b = {0};
     pthread_mutex_lock(&t->mu);
     take_answers(t, p, &b);
