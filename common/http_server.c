@@ -47,9 +47,9 @@
 #define DEFAULT_POOL_THREADS 8
 #define DEFAULT_MAX_BODY (16u * 1024 * 1024)
 #define DEFAULT_CONN_TIMEOUT_S 60
-/* Per-connection memory for headers and the read buffer.  Big enough for
- * generous headers and upload pieces of tens of KiB; anything larger in the
- * headers is refused by MHD itself with a 4xx. */
+/* Default per-connection memory for headers and the read buffer.  Big
+ * enough for generous headers and upload pieces of tens of KiB; anything
+ * larger in the headers is refused by MHD itself with a 4xx. */
 #define CONN_MEMORY_LIMIT (128 * 1024)
 
 struct ts_http_server {
@@ -531,6 +531,8 @@ int ts_http_server_start(const ts_http_server_opts *opts, ts_http_server **out, 
         s->opts.connection_timeout_s = DEFAULT_CONN_TIMEOUT_S;
     if (s->opts.pool_threads == 0)
         s->opts.pool_threads = DEFAULT_POOL_THREADS;
+    if (s->opts.conn_memory == 0)
+        s->opts.conn_memory = CONN_MEMORY_LIMIT;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (opts->threading == TS_HTTP_THREAD_PER_CONNECTION)
@@ -541,7 +543,7 @@ int ts_http_server_start(const ts_http_server_opts *opts, ts_http_server **out, 
         { MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, NULL },
         { MHD_OPTION_SOCK_ADDR, 0, &ss },
         { MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)s->opts.connection_timeout_s, NULL },
-        { MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY_LIMIT, NULL },
+        { MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)s->opts.conn_memory, NULL },
         { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)request_completed, s },
         { opts->threading == TS_HTTP_THREAD_POOL ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
           (intptr_t)s->opts.pool_threads, NULL },

@@ -97,6 +97,10 @@ typedef struct ts_http_server_opts {
     unsigned pool_threads;           /* THREAD_POOL only; 0 = 8 */
     size_t max_body;                 /* buffered bodies; 0 = 16 MiB */
     unsigned connection_timeout_s;   /* idle connections; 0 = 60 */
+    /* Per-connection memory for headers and the read buffer; 0 = 128 KiB.
+     * libmicrohttpd zeroes all of it before every request on a kept-alive
+     * connection, so servers of many small requests want it small. */
+    size_t conn_memory;
     void *app;
     ts_http_handler_fn handle;       /* every request not claimed by stream_match */
     /* Returns the streaming ops for this request or NULL (-> handle). */

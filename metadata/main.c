@@ -508,6 +508,8 @@ stop_all:
     gc_stop(gcl);           /* waits for a running delete */
     compact_stop(cpt);      /* waits for a running job */
     cluster_free(cl);
+    if (rt != NULL)
+        raft_transport_attach(rt, NULL);   /* senders deliver answers into the node */
     store_close(st);        /* syncs the log, stops the Raft server */
 free_transport:
     raft_transport_free(rt);    /* after the Raft server: nothing sends any more */

@@ -11,7 +11,10 @@
  * on wake-up, frees a done waiter; a requester that times out marks it
  * abandoned and the driver frees it when it would have completed it (or at
  * stop).  The result buffer lives in the waiter, so a late apply never
- * writes into a stack frame that is gone.
+ * writes into a stack frame that is gone.  Each waiter has its own
+ * condition variable: a completion wakes the one thread it concerns, not
+ * every client thread waiting on the server (a broadcast per applied entry
+ * woke them all, and each went back to sleep).
  */
 #include "metadata/raft/raft_node.h"
 
@@ -45,6 +48,7 @@ typedef struct waiter {
     uint64_t size;             /* REQ_SNAPSHOT: of the image */
     int64_t started_ms;         /* REQ_READ: when its round started */
     int proposed, done, abandoned, rc;
+    pthread_cond_t cv;          /* the requester: done was set */
     struct waiter *next;
 } waiter;
 
@@ -61,9 +65,15 @@ struct raft_node {
     int started;
     pthread_mutex_t mu;
     pthread_cond_t wake;       /* driver: work arrived */
-    pthread_cond_t done;       /* waiters: something completed */
+    pthread_condattr_t cattr;  /* CLOCK_MONOTONIC, for the waiters' variables */
     int stopping;
     inmsg *inbox, **inbox_tail;
+    /* raft_node_receive_wait(): messages are numbered as they are queued;
+     * the driver records the newest it took once it has processed the
+     * ready that followed, and wakes the waiters then. */
+    uint64_t received_seq, handled_seq;
+    unsigned handled_waiters;
+    pthread_cond_t handled;
     waiter *queued, **queued_tail;
     waiter *pending;           /* driver-only list: handed to the core */
     uint64_t snap_index;       /* of the newest image on disk */
@@ -93,6 +103,10 @@ static struct timespec deadline_in(int64_t ms)
     return ts;
 }
 
+/* Callers signal after letting go of mu where they can: a driver woken
+ * while the waker still holds mu would only block on it again (on two
+ * cores that is one more sleep and wake-up on the commit path).  Those
+ * that go on to wait for the driver signal under mu (see run_request). */
 static void wake_driver(raft_node *n)
 {
     pthread_cond_signal(&n->wake);
@@ -108,8 +122,21 @@ static void leader_addr_of(const raft_status *st, char *out)
         memcpy(out, m->addr, RAFT_ADDR_MAX);
 }
 
+/* A zeroed waiter of the given kind, its condition variable on the clock
+ * deadline_in() uses. */
+static waiter *new_waiter(raft_node *n, int kind)
+{
+    waiter *w = ts_calloc(1, sizeof(*w));
+    w->kind = kind;
+    int e = pthread_cond_init(&w->cv, &n->cattr);
+    if (e != 0)
+        ts_die("raft: pthread_cond_init: %s", strerror(e));
+    return w;
+}
+
 static void free_waiter(waiter *w)
 {
+    pthread_cond_destroy(&w->cv);
     ts_buf_free(&w->data);
     free(w->res);
     free(w);
@@ -124,7 +151,7 @@ static void complete(raft_node *n, waiter *w, int rc)
     } else {
         w->rc = rc;
         w->done = 1;
-        pthread_cond_broadcast(&n->done);
+        pthread_cond_signal(&w->cv);
     }
     pthread_mutex_unlock(&n->mu);
 }
@@ -443,6 +470,17 @@ static void process_ready(raft_node *n)
     free(piece);
 }
 
+/* Everything queued up to seq has been stepped and its ready processed
+ * (persisted, answers handed to ops.send); mu held.  1 when waiters are
+ * to be woken (after mu is released). */
+static int mark_handled(raft_node *n, uint64_t seq)
+{
+    if (seq <= n->handled_seq)
+        return 0;
+    n->handled_seq = seq;
+    return n->handled_waiters > 0;
+}
+
 static void *driver(void *arg)
 {
     raft_node *n = arg;
@@ -456,6 +494,7 @@ static void *driver(void *arg)
             continue;
         }
         inmsg *msgs = n->inbox;
+        uint64_t taken_seq = n->received_seq;
         waiter *reqs = n->queued;
         n->inbox = NULL;
         n->inbox_tail = &n->inbox;
@@ -496,11 +535,17 @@ static void *driver(void *arg)
         process_ready(n);
 
         pthread_mutex_lock(&n->mu);
+        int wake_handled = mark_handled(n, taken_seq);
         raft_get_status(n->r, &n->status);
         raft_storage_get_stats(n->st, &n->storage_stats);
         if (n->status.role != RAFT_LEADER || n->status.term != n->lease_term ||
             n->status.transfer_target != 0)
             n->lease_until_ms = 0;
+        if (wake_handled) {
+            pthread_mutex_unlock(&n->mu);
+            pthread_cond_broadcast(&n->handled);    /* n outlives its waiters */
+            pthread_mutex_lock(&n->mu);
+        }
     }
     pthread_mutex_unlock(&n->mu);
     return NULL;
@@ -527,12 +572,10 @@ int raft_node_start(const raft_node_opts *o, raft_node **out, ts_error *err)
     n->inbox_tail = &n->inbox;
     n->queued_tail = &n->queued;
     pthread_mutex_init(&n->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&n->wake, &ca);
-    pthread_cond_init(&n->done, &ca);
-    pthread_condattr_destroy(&ca);
+    pthread_condattr_init(&n->cattr);
+    pthread_condattr_setclock(&n->cattr, CLOCK_MONOTONIC);
+    pthread_cond_init(&n->wake, &n->cattr);
+    pthread_cond_init(&n->handled, &n->cattr);
 
     raft_restore rs;
     int rc = raft_storage_open(o->dir, o->fsync, &n->st, &rs, err);
@@ -592,6 +635,7 @@ void raft_node_stop(raft_node *n)
     pthread_mutex_lock(&n->mu);
     n->stopping = 1;
     wake_driver(n);
+    pthread_cond_broadcast(&n->handled);
     pthread_mutex_unlock(&n->mu);
     if (n->started)
         pthread_join(n->th, NULL);
@@ -616,22 +660,58 @@ void raft_node_stop(raft_node *n)
     raft_free(n->r);
     raft_storage_close(n->st);
     pthread_cond_destroy(&n->wake);
-    pthread_cond_destroy(&n->done);
+    pthread_cond_destroy(&n->handled);
+    pthread_condattr_destroy(&n->cattr);
     pthread_mutex_destroy(&n->mu);
     free((char *)n->o.dir);
     free(n);
 }
 
-int raft_node_receive(raft_node *n, const void *buf, size_t len)
+/* Appends a copy of buf to the inbox (the caller wakes the driver); mu
+ * held.  Returns its number. */
+static uint64_t inbox_push(raft_node *n, inmsg *m)
+{
+    *n->inbox_tail = m;
+    n->inbox_tail = &m->next;
+    return ++n->received_seq;
+}
+
+static inmsg *inmsg_copy(const void *buf, size_t len)
 {
     inmsg *m = ts_calloc(1, sizeof(*m));
     ts_buf_append(&m->b, buf, len);
+    return m;
+}
+
+int raft_node_receive(raft_node *n, const void *buf, size_t len)
+{
+    inmsg *m = inmsg_copy(buf, len);
     pthread_mutex_lock(&n->mu);
-    *n->inbox_tail = m;
-    n->inbox_tail = &m->next;
-    wake_driver(n);
+    (void)inbox_push(n, m);
     pthread_mutex_unlock(&n->mu);
+    wake_driver(n);
     return 0;
+}
+
+int raft_node_receive_wait(raft_node *n, const void *buf, size_t len, int timeout_ms)
+{
+    struct timespec dl = deadline_in(timeout_ms);
+    int rc = 0;
+    inmsg *m = inmsg_copy(buf, len);
+    pthread_mutex_lock(&n->mu);
+    uint64_t seq = inbox_push(n, m);
+    n->handled_waiters++;
+    wake_driver(n);         /* under mu, as in run_request() */
+    while (n->handled_seq < seq && !n->stopping && rc == 0)
+        if (pthread_cond_timedwait(&n->handled, &n->mu, &dl) == ETIMEDOUT)
+            rc = TS_ETIMEDOUT;
+    n->handled_waiters--;
+    if (n->handled_seq >= seq)
+        rc = 0;             /* handled just as the wait timed out */
+    else if (n->stopping)
+        rc = TS_EUNAVAIL;
+    pthread_mutex_unlock(&n->mu);
+    return rc;
 }
 
 /* Queues w and waits for it.  Returns its status. */
@@ -647,10 +727,13 @@ static int run_request(raft_node *n, waiter *w, void *result, int timeout_ms, ch
     }
     *n->queued_tail = w;
     n->queued_tail = &w->next;
+    /* Signalled under mu: raft_node_stop() relies on a requester holding
+     * mu from here until it waits (the driver's wait for mu is short: the
+     * requester waits at once). */
     wake_driver(n);
     int timed_out = 0;
     while (!w->done && !timed_out)
-        timed_out = pthread_cond_timedwait(&n->done, &n->mu, &dl) == ETIMEDOUT;
+        timed_out = pthread_cond_timedwait(&w->cv, &n->mu, &dl) == ETIMEDOUT;
     int rc;
     if (!w->done) {
         w->abandoned = 1;   /* the driver frees it */
@@ -676,8 +759,7 @@ static int run_request(raft_node *n, waiter *w, void *result, int timeout_ms, ch
 int raft_node_propose(raft_node *n, const void *data, size_t len, void *result,
                       size_t result_size, int timeout_ms, char *leader_addr, ts_error *err)
 {
-    waiter *w = ts_calloc(1, sizeof(*w));
-    w->kind = REQ_PROPOSE;
+    waiter *w = new_waiter(n, REQ_PROPOSE);
     ts_buf_append(&w->data, data, len);
     w->res_size = result_size;
     w->res = result_size ? ts_calloc(1, result_size) : NULL;
@@ -705,8 +787,7 @@ int raft_node_read_barrier(raft_node *n, int timeout_ms, char *leader_addr, ts_e
             now - n->lease_renew_ms >= n->lease_ms / 4) {
             /* Extend the lease in the background: nobody waits for this
              * round (abandoned: the driver frees it when it completes). */
-            waiter *bg = ts_calloc(1, sizeof(*bg));
-            bg->kind = REQ_READ;
+            waiter *bg = new_waiter(n, REQ_READ);
             bg->abandoned = 1;
             *n->queued_tail = bg;
             n->queued_tail = &bg->next;
@@ -717,8 +798,7 @@ int raft_node_read_barrier(raft_node *n, int timeout_ms, char *leader_addr, ts_e
         return 0;
     }
     pthread_mutex_unlock(&n->mu);
-    waiter *w = ts_calloc(1, sizeof(*w));
-    w->kind = REQ_READ;
+    waiter *w = new_waiter(n, REQ_READ);
     return run_request(n, w, NULL, timeout_ms, leader_addr, err);
 }
 
@@ -727,8 +807,7 @@ int raft_node_change(raft_node *n, int op, uint64_t id, const char *addr, int ti
 {
     if (addr != NULL && strlen(addr) >= RAFT_ADDR_MAX)
         return ts_fail(err, TS_EINVAL, "raft: address %s too long", addr);
-    waiter *w = ts_calloc(1, sizeof(*w));
-    w->kind = REQ_CONF;
+    waiter *w = new_waiter(n, REQ_CONF);
     w->op = op;
     w->id = id;
     if (addr != NULL)
@@ -738,8 +817,7 @@ int raft_node_change(raft_node *n, int op, uint64_t id, const char *addr, int ti
 
 int raft_node_transfer(raft_node *n, uint64_t id, char *leader_addr, ts_error *err)
 {
-    waiter *w = ts_calloc(1, sizeof(*w));
-    w->kind = REQ_TRANSFER;
+    waiter *w = new_waiter(n, REQ_TRANSFER);
     w->id = id;
     return run_request(n, w, NULL, 5000, leader_addr, err);
 }
@@ -751,8 +829,7 @@ char *raft_node_image_path(raft_node *n, uint64_t index)
 
 int raft_node_snapshot_taken(raft_node *n, uint64_t index, uint64_t size, ts_error *err)
 {
-    waiter *w = ts_calloc(1, sizeof(*w));
-    w->kind = REQ_SNAPSHOT;
+    waiter *w = new_waiter(n, REQ_SNAPSHOT);
     w->index = index;
     w->size = size;
     return run_request(n, w, NULL, 30000, NULL, err);

@@ -94,6 +94,14 @@ void raft_node_stop(raft_node *n);
 /* Queues a message received from the network (copied).  TS_EPROTO if it
  * does not decode. */
 int raft_node_receive(raft_node *n, const void *buf, size_t len);
+/* Queues a message like raft_node_receive() and waits (at most timeout_ms)
+ * until the driver has handled it: stepped it into the core and processed
+ * the ready that followed -- persisted it, and handed every message it
+ * caused to ops.send.  A transport uses this to carry those answers back
+ * on the request that brought the message.  0; TS_ETIMEDOUT (the message
+ * stays queued and is handled later); TS_EUNAVAIL (stopping).  Like
+ * raft_node_receive(), not to be called once raft_node_stop() has begun. */
+int raft_node_receive_wait(raft_node *n, const void *buf, size_t len, int timeout_ms);
 
 /* Proposes data and waits until it is applied here.  0 or the apply
  * callback's status (the result buffer is copied out in both cases); TS_ENOTLEADER (leader_addr filled when known, size

@@ -2,7 +2,18 @@
  * HTTP transport for Raft messages (see raft_transport.h).
  *
  * Locking: `mu` guards the peer table and every peer's queue; a sender
- * thread takes its whole queue under the lock and POSTs without it.
+ * thread takes its whole queue under the lock and POSTs without it.  Each
+ * peer has its own condition variable, so queuing a message wakes only the
+ * sender that has work (one shared broadcast woke every sender for each
+ * message, and on a small machine those idle wake-ups compete for the CPU
+ * with the threads on the commit path).
+ *
+ * Answers on the response (see raft_transport.h): a handler asked for
+ * answers becomes a `holder` of the sender's peer entry while the driver
+ * handles the message; send() then queues for that peer without waking its
+ * sender thread, and the holder takes the queue when the driver is done.
+ * A holder that gives up (timeout) takes whatever is queued all the same,
+ * so a message never waits for a sender nobody woke.
  */
 #include "metadata/raft/raft_transport.h"
 
@@ -13,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/codec.h"
 #include "common/http_client.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -20,6 +32,11 @@
 #define QUEUE_MAX 1024          /* messages per peer before the oldest is dropped */
 #define POST_TIMEOUT_MS 2000
 #define BACKOFF_MS 100
+/* How long a handler waits for the driver before answering without the
+ * answers (they then follow on this server's own sender).  Bounded so a
+ * driver busy with something long (a synchronous snapshot) holds the
+ * peer's sender only briefly. */
+#define ANSWER_WAIT_MS 200
 
 typedef struct qmsg {
     ts_buf b;
@@ -32,6 +49,8 @@ typedef struct peer {
     qmsg *head, *tail;
     size_t n;
     pthread_t th;
+    pthread_cond_t cv;          /* this sender: work arrived, or stopping */
+    unsigned holders;           /* handlers that will carry the queue back */
     int running;
     struct raft_transport *t;
     struct peer *next;
@@ -42,10 +61,11 @@ struct raft_transport {
     char from_header[RAFT_ADDR_MAX + 32];  /* "id@host:port" */
     raft_node *node;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
     int stopping;
     peer *peers;
     uint64_t dropped;
+    int answers;                /* ask for and give answers on responses */
+    raft_transport_stats stats;
     int faults_enabled;
     uint64_t isolated[RAFT_MAX_MEMBERS];    /* fault injection: cut off from these */
     size_t nisolated;
@@ -68,8 +88,8 @@ int raft_transport_new(uint64_t self_id, const char *self_addr, raft_transport *
     raft_transport *t = ts_calloc(1, sizeof(*t));
     t->self_id = self_id;
     snprintf(t->from_header, sizeof(t->from_header), "%" PRIu64 "@%s", self_id, self_addr);
+    t->answers = 1;
     pthread_mutex_init(&t->mu, NULL);
-    pthread_cond_init(&t->cv, NULL);
     *out = t;
     return 0;
 }
@@ -81,6 +101,65 @@ void raft_transport_attach(raft_transport *t, raft_node *n)
     pthread_mutex_unlock(&t->mu);
 }
 
+static void free_msgs(qmsg *m)
+{
+    while (m != NULL) {
+        qmsg *next = m->next;
+        ts_buf_free(&m->b);
+        free(m);
+        m = next;
+    }
+}
+
+/* Hands the messages of an answer body (see raft_transport.h) from peer p
+ * to the node.  The whole body is checked first: a malformed one is
+ * dropped entirely (Raft resends what matters). */
+static void deliver_answers(raft_transport *t, const peer *p, const char *body, size_t len)
+{
+    ts_dec d;
+    size_t n = 0, mlen;
+    ts_dec_init(&d, body, len);
+    while (ts_dec_ok(&d) && !ts_dec_done(&d) && ts_dec_bytes(&d, &mlen) != NULL)
+        n++;
+    if (!ts_dec_done(&d)) {
+        TS_DEBUG("raft transport: malformed answers from server %" PRIu64 " dropped", p->id);
+        return;
+    }
+    /* Under mu: once raft_transport_attach(t, NULL) returns, no sender
+     * delivers into the node any more, so it may be stopped.  (Lock
+     * order: t->mu, then the node's; the driver never calls send() with
+     * its own lock held.) */
+    pthread_mutex_lock(&t->mu);
+    raft_node *node = is_isolated(t, p->id) ? NULL : t->node;
+    t->stats.answers_received += node != NULL ? n : 0;
+    ts_dec_init(&d, body, len);
+    for (size_t i = 0; i < n && node != NULL; i++) {
+        const void *m = ts_dec_bytes(&d, &mlen);
+        if (raft_node_receive(node, m, mlen) != 0)
+            TS_DEBUG("raft transport: an answer from server %" PRIu64 " was refused", p->id);
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* POSTs one message; 0, or -1 when the peer did not take it.  With ask,
+ * the peer may put its answers in the response. */
+static int post_one(raft_transport *t, const peer *p, const char *url, const qmsg *m, int ask)
+{
+    ts_http_result res = {0};
+    ts_error err;
+    int rc = 0;
+    char *u = ask ? ts_sprintf("%s&" RAFT_TRANSPORT_ANSWERS_ARG "=%d", url,
+                               RAFT_TRANSPORT_ANSWERS_VERSION) : NULL;
+    if (ts_http_call("POST", u != NULL ? u : url, "application/octet-stream", m->b.data,
+                     m->b.len, POST_TIMEOUT_MS, &res, &err) != 0 || res.status >= 300)
+        rc = -1;
+    else if (ask && res.status == 200)
+        deliver_answers(t, p, res.body, res.body_len);
+    ts_http_result_free(&res);
+    free(u);
+    return rc;
+}
+
 static void *sender(void *arg)
 {
     peer *p = arg;
@@ -88,7 +167,7 @@ static void *sender(void *arg)
     pthread_mutex_lock(&t->mu);
     while (!t->stopping) {
         if (p->head == NULL) {
-            pthread_cond_wait(&t->cv, &t->mu);
+            pthread_cond_wait(&p->cv, &t->mu);
             continue;
         }
         qmsg *batch = p->head;
@@ -96,26 +175,22 @@ static void *sender(void *arg)
         p->n = 0;
         char *url = ts_sprintf("http://%s" RAFT_TRANSPORT_PATH "?from=%s", p->addr,
                                t->from_header);
+        int answers = t->answers;
         pthread_mutex_unlock(&t->mu);
         int failed = 0;
-        while (batch != NULL) {
-            qmsg *m = batch;
-            batch = m->next;
-            if (!failed) {
-                ts_http_result res = {0};
-                ts_error err;
-                if (ts_http_call("POST", url, "application/octet-stream", m->b.data, m->b.len,
-                                 POST_TIMEOUT_MS, &res, &err) != 0 ||
-                    res.status >= 300) {
-                    /* Drop the rest of this batch: the peer is down or
-                     * unreachable, and Raft resends what matters. */
-                    failed = 1;
-                }
-                ts_http_result_free(&res);
+        for (qmsg *m = batch; m != NULL && !failed; m = m->next) {
+            /* Only the last of a batch asks for answers: waiting for the
+             * peer's driver (and fsync) on each would keep the others from
+             * reaching it in time to share that fsync.  The answers to the
+             * earlier ones come back with the last one's when the peer's
+             * driver handles them together, else on the peer's sender. */
+            if (post_one(t, p, url, m, answers && m->next == NULL) != 0) {
+                /* Drop the rest of this batch: the peer is down or
+                 * unreachable, and Raft resends what matters. */
+                failed = 1;
             }
-            ts_buf_free(&m->b);
-            free(m);
         }
+        free_msgs(batch);
         free(url);
         if (failed)
             ts_sleep_ms(BACKOFF_MS);
@@ -139,6 +214,7 @@ static peer *peer_of(raft_transport *t, uint64_t id, const char *addr)
         p = ts_calloc(1, sizeof(*p));
         p->id = id;
         p->t = t;
+        pthread_cond_init(&p->cv, NULL);
         p->next = t->peers;
         t->peers = p;
     }
@@ -183,8 +259,79 @@ void raft_transport_send(void *arg, uint64_t to, const char *addr, const void *b
         p->head = m;
     p->tail = m;
     p->n++;
-    pthread_cond_broadcast(&t->cv);
+    int wake = p->holders == 0;         /* else a handler carries it back */
     pthread_mutex_unlock(&t->mu);
+    /* Outside mu, so the sender does not wake only to wait for it; p
+     * lives until raft_transport_free(). */
+    if (wake)
+        pthread_cond_signal(&p->cv);
+}
+
+/* The answers queued for peer p, taken from its queue and encoded as the
+ * response body; mu held.  Ends p's holding. */
+static void take_answers(raft_transport *t, peer *p, ts_buf *out)
+{
+    qmsg *q = p->head;
+    size_t n = p->n;
+    p->head = p->tail = NULL;
+    p->n = 0;
+    p->holders--;
+    if (is_isolated(t, p->id)) {
+        free_msgs(q);       /* isolated meanwhile: a partition loses them */
+        return;
+    }
+    for (qmsg *m = q; m != NULL; m = m->next)
+        ts_enc_bytes(out, m->b.data, m->b.len);
+    t->stats.answers_sent += n;
+    free_msgs(q);
+}
+
+/* Hands the message to the node, waits until the driver handled it, and
+ * answers with what it produced for from_id (or 204 when nothing). */
+static void receive_and_answer(raft_transport *t, raft_node *n, uint64_t from_id,
+                               const ts_http_request *req, ts_http_response *resp)
+{
+    pthread_mutex_lock(&t->mu);
+    peer *p = peer_of(t, from_id, NULL);
+    if (p != NULL)
+        p->holders++;
+    pthread_mutex_unlock(&t->mu);
+    if (p == NULL) {
+        /* No peer entry (no address given or known): send() has no
+         * queue to hold for it, so there is nothing to take; answer as
+         * before answers existed. */
+        if (raft_node_receive(n, req->body, req->body_len) != 0)
+            ts_http_respond_error(resp, TS_EPROTO, "raft: message does not decode");
+        else
+            ts_http_respond(resp, 204, "text/plain", NULL, 0);
+        return;
+    }
+    /* Timed out or stopping: whatever is queued goes back all the same,
+     * and what comes later takes the sender thread. */
+    int rc = raft_node_receive_wait(n, req->body, req->body_len, ANSWER_WAIT_MS);
+    if (rc != 0)
+        TS_DEBUG("raft transport: answering server %" PRIu64 " without waiting further: %s",
+                 from_id, ts_err_name(rc));
+    ts_buf b = {0};
+    pthread_mutex_lock(&t->mu);
+    take_answers(t, p, &b);
+    pthread_mutex_unlock(&t->mu);
+    if (b.len == 0) {
+        ts_buf_free(&b);
+        ts_http_respond(resp, 204, "text/plain", NULL, 0);
+        return;
+    }
+    ts_http_respond(resp, 200, RAFT_TRANSPORT_ANSWERS_TYPE, b.data, b.len);    /* owns b */
+}
+
+/* 1 when the request asks for answers in a version this server gives. */
+static int wants_answers(raft_transport *t, const ts_http_request *req)
+{
+    const char *v = ts_http_query(req, RAFT_TRANSPORT_ANSWERS_ARG);
+    pthread_mutex_lock(&t->mu);
+    int on = t->answers;
+    pthread_mutex_unlock(&t->mu);
+    return on && v != NULL && strtol(v, NULL, 10) == RAFT_TRANSPORT_ANSWERS_VERSION;
 }
 
 void raft_transport_handle(raft_transport *t, const ts_http_request *req,
@@ -219,11 +366,30 @@ void raft_transport_handle(raft_transport *t, const ts_http_request *req,
         ts_http_respond_error(resp, TS_EUNAVAIL, "raft: not started");
         return;
     }
+    if (from_id != 0 && from_id != t->self_id && wants_answers(t, req)) {
+        receive_and_answer(t, n, from_id, req, resp);
+        return;
+    }
     if (raft_node_receive(n, req->body, req->body_len) != 0) {
         ts_http_respond_error(resp, TS_EPROTO, "raft: message does not decode");
         return;
     }
     ts_http_respond(resp, 204, "text/plain", NULL, 0);
+}
+
+void raft_transport_set_answers(raft_transport *t, int on)
+{
+    pthread_mutex_lock(&t->mu);
+    t->answers = on != 0;
+    pthread_mutex_unlock(&t->mu);
+}
+
+void raft_transport_get_stats(raft_transport *t, raft_transport_stats *st)
+{
+    pthread_mutex_lock(&t->mu);
+    *st = t->stats;
+    st->dropped = t->dropped;
+    pthread_mutex_unlock(&t->mu);
 }
 
 void raft_transport_enable_faults(raft_transport *t)
@@ -261,22 +427,18 @@ void raft_transport_free(raft_transport *t)
         return;
     pthread_mutex_lock(&t->mu);
     t->stopping = 1;
-    pthread_cond_broadcast(&t->cv);
+    for (peer *p = t->peers; p != NULL; p = p->next)
+        pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&t->mu);
     while (t->peers != NULL) {
         peer *p = t->peers;
         t->peers = p->next;
         if (p->running)
             pthread_join(p->th, NULL);
-        while (p->head != NULL) {
-            qmsg *m = p->head;
-            p->head = m->next;
-            ts_buf_free(&m->b);
-            free(m);
-        }
+        free_msgs(p->head);
+        pthread_cond_destroy(&p->cv);
         free(p);
     }
-    pthread_cond_destroy(&t->cv);
     pthread_mutex_destroy(&t->mu);
     free(t);
 }

@@ -505,34 +505,78 @@ static void test_transport_errors(void)
     TC_CHECK(ts_http_server_start(&o, &dup, &err) != 0);
 }
 
-/* Headers beyond the per-connection memory limit are refused by MHD with a
- * 4xx instead of being buffered without bound. */
-static void test_oversized_headers(void)
+/* Sends GET /hello with one header of `big` bytes on a raw socket to
+ * port and reads the start of the reply into reply (size 64).  0 or -1. */
+static int get_with_big_header(int port, size_t big, char *reply)
 {
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)ts_http_server_port(srv)) };
-    size_t big = 256 * 1024;
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
     char *req = ts_malloc(big + 128);
-    char reply[64] = {0};
+    int rc = -1;
 
+    memset(reply, 0, 64);
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    TC_CHECK(fd >= 0);
-    if (fd < 0) {
-        free(req);
-        return;
-    }
-    TC_CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    if (fd < 0)
+        goto free_req;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        goto close_fd;
     int n = snprintf(req, 128, "GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: ");
     memset(req + n, 'a', big);
     memcpy(req + n + big, "\r\n\r\n", 4);
     /* The server may answer and close before taking it all. */
     (void)ts_write_full(fd, req, (size_t)n + big + 4);
-    ssize_t got = ts_read_full(fd, reply, sizeof(reply) - 1);
-    TC_CHECK(got >= 12);
+    rc = ts_read_full(fd, reply, 63) >= 12 ? 0 : -1;
+close_fd:
+    close(fd);
+free_req:
+    free(req);
+    return rc;
+}
+
+/* Headers beyond the per-connection memory limit are refused by MHD with a
+ * 4xx instead of being buffered without bound. */
+static void test_oversized_headers(void)
+{
+    char reply[64];
+    TC_CHECK(get_with_big_header(ts_http_server_port(srv), 256 * 1024, reply) == 0);
     fprintf(stderr, "  oversized headers: %.12s\n", reply);
     TC_CHECK(strncmp(reply, "HTTP/1.1 4", 10) == 0);
-    close(fd);
-    free(req);
+}
+
+/* A server given less per-connection memory (conn_memory) still takes
+ * bodies far larger than it (they arrive in pieces) and ordinary headers,
+ * and refuses headers that the default would hold but it cannot. */
+static void test_small_conn_memory(void)
+{
+    ts_http_server_opts o = {
+        .bind_addr = "127.0.0.1", .port = 0, .threading = TS_HTTP_THREAD_PER_CONNECTION,
+        .max_body = MAX_BODY, .conn_memory = 32 * 1024, .handle = handle,
+    };
+    ts_http_server *small = NULL;
+    ts_error err;
+    TC_CHECK(ts_http_server_start(&o, &small, &err) == 0);
+    if (small == NULL)
+        return;
+    int port = ts_http_server_port(small);
+    char *u = ts_sprintf("http://127.0.0.1:%d/echo", port);
+    size_t n = 1024 * 1024;
+    char *body = ts_malloc(n);
+    ts_random_bytes(body, n);
+    ts_http_result r;
+    TC_CHECK(ts_http_call("POST", u, "application/octet-stream", body, n, 10000, &r, &err) == 0);
+    TC_CHECK_EQ_U64(r.status, 200);
+    TC_CHECK_EQ_U64(r.body_len, n);
+    TC_CHECK(r.body != NULL && r.body_len == n && memcmp(r.body, body, n) == 0);
+    ts_http_result_free(&r);
+    char reply[64];
+    TC_CHECK(get_with_big_header(port, 1024, reply) == 0);
+    TC_CHECK(strncmp(reply, "HTTP/1.1 200", 12) == 0);
+    TC_CHECK(get_with_big_header(port, 48 * 1024, reply) == 0);
+    fprintf(stderr, "  48 KiB header, 32 KiB of connection memory: %.12s\n", reply);
+    TC_CHECK(strncmp(reply, "HTTP/1.1 4", 10) == 0);
+    free(body);
+    free(u);
+    ts_http_server_stop(small);
 }
 
 /* A client that waits for "100 Continue" gets a rejection before sending
@@ -691,6 +735,8 @@ int main(void)
         TC_RUN(test_body_limits);
         TC_RUN(test_transport_errors);
         TC_RUN(test_oversized_headers);
+        if (modes[m] == TS_HTTP_THREAD_PER_CONNECTION)
+            TC_RUN(test_small_conn_memory);
         TC_RUN(test_expect_continue_early);
         TC_RUN(test_concurrent_clients);
         TC_RUN(test_stop_releases_everything);

@@ -7,7 +7,8 @@
  * leader's address; the leader is stopped and the other two carry on; the
  * stopped server restarts from its directory and catches up.  With lease
  * reads, a leader cut off from its followers still answers reads until its
- * lease runs out, and only then refuses them.
+ * lease runs out, and only then refuses them.  raft_node_receive_wait()
+ * returns only once the message's answer has been handed to ops.send.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -32,21 +33,55 @@ typedef struct server {
     /* state machine: applied commands, a running hash (driver thread only) */
     uint64_t applied, commands, hash;
     int restores, gaps;
+    uint64_t sent;              /* messages this server sent (under net_mu) */
 } server;
 
 static server sv[SLOTS + 1];
 static int lease_reads;         /* given to the servers started next */
 static int tick_ms = 10;
 static pthread_mutex_t net_mu = PTHREAD_MUTEX_INITIALIZER;
+/* test_receive_wait: messages to this server go through
+ * raft_node_receive_wait(), and each wait is checked to end only after the
+ * server answered (under net_mu). */
+static int wait_for;
+static uint64_t waits, waits_answered, waits_failed;
+
+static uint64_t sent_by(int id)
+{
+    pthread_mutex_lock(&net_mu);
+    uint64_t n = sv[id].sent;
+    pthread_mutex_unlock(&net_mu);
+    return n;
+}
+
+/* Delivers to `to` with raft_node_receive_wait(), outside net_mu: the
+ * receiver's answers come through net_send while the sender waits. */
+static void deliver_and_wait(raft_node *dst, int to, const void *buf, size_t len)
+{
+    uint64_t before = sent_by(to);
+    int rc = raft_node_receive_wait(dst, buf, len, 2000);
+    uint64_t after = sent_by(to);
+    pthread_mutex_lock(&net_mu);
+    waits++;
+    waits_failed += rc != 0;
+    /* Every message a leader sends a follower here (append, heartbeat)
+     * is answered, so the answer must be out when the wait ends. */
+    waits_answered += rc == 0 && after > before;
+    pthread_mutex_unlock(&net_mu);
+}
 
 static void net_send(void *arg, uint64_t to, const char *addr, const void *buf, size_t len)
 {
     server *from = arg;
     pthread_mutex_lock(&net_mu);
     raft_node *dst = (to >= 1 && to <= SLOTS && !sv[to].cut && !from->cut) ? sv[to].node : NULL;
-    if (dst != NULL)
+    from->sent++;
+    int wait = dst != NULL && (int)to == wait_for;
+    if (dst != NULL && !wait)
         raft_node_receive(dst, buf, len);
     pthread_mutex_unlock(&net_mu);
+    if (wait)
+        deliver_and_wait(dst, (int)to, buf, len);
 }
 
 static int sm_apply(void *arg, const raft_entry *e, void *result)
@@ -364,9 +399,49 @@ static void test_lease(void)
     tick_ms = 10;
 }
 
+/* Messages from the leader to one follower are delivered with
+ * raft_node_receive_wait(): each wait ends with the follower's answer
+ * already sent, and the group commits as usual. */
+static void test_receive_wait(void)
+{
+    for (int id = 1; id <= N; id++) {
+        char name[8];
+        snprintf(name, sizeof(name), "w%d", id);
+        sv[id].id = id;
+        sv[id].cut = 0;
+        sv[id].dir = tdir_fresh("raftwait", name);
+        TC_CHECK(start(id) == 0);
+    }
+    int leader = wait_leader();
+    TC_CHECK(leader != 0);
+    if (leader != 0) {
+        pthread_mutex_lock(&net_mu);
+        wait_for = leader % N + 1;
+        waits = waits_answered = waits_failed = 0;
+        pthread_mutex_unlock(&net_mu);
+        struct worker w = {leader, 30, 0};
+        propose_many(&w);
+        TC_CHECK_EQ_U64(w.ok, 30);
+        pthread_mutex_lock(&net_mu);
+        wait_for = 0;
+        fprintf(stderr, "  receive_wait: %" PRIu64 " waits, %" PRIu64 " answered, %" PRIu64
+                " failed\n", waits, waits_answered, waits_failed);
+        TC_CHECK(waits >= 30);
+        TC_CHECK_EQ_U64(waits_failed, 0);
+        TC_CHECK_EQ_U64(waits_answered, waits);
+        pthread_mutex_unlock(&net_mu);
+        TC_CHECK(wait_caught_up(leader, leader % N + 1));
+    }
+    for (int id = 1; id <= N; id++) {
+        stop(id);
+        tdir_remove(sv[id].dir);
+    }
+}
+
 int main(void)
 {
     TC_RUN(test_group);
+    TC_RUN(test_receive_wait);
     TC_RUN(test_lease);
     TC_DONE("test_raft_node");
 }
