@@ -134,6 +134,83 @@ servers_alive() {
     [ "$status" -eq 0 ]
 }
 
+@test "inline data and creates at reserved numbers: bad base64, wrong hash or length, over the limits, unreserved or reused numbers are 4xx and change nothing" {
+    "$TESSERA" put /dev/null /f
+    local ino
+    ino=$("$TESSERA" stat /f | awk '$1 == "Inode:" { print $2 }')
+    [ -n "$ino" ]
+    id=00112233445566778899aabbccddeeff
+    sha=$(printf abc | sha256sum | cut -d' ' -f1)
+    ext='"extents":[{"file_offset":0,"length":3,"chunk":"'$id'","chunk_offset":0}]'
+    commit() {   # commit INLINE_CHUNK_JSON -> status
+        http_status POST "http://$META/v1/file/commit" \
+            --data-binary "{\"ino\":$ino,\"offset\":0,\"length\":3,$ext,\"chunks\":[],\"inline_chunks\":[$1]}"
+    }
+    for c in '{"id":"'$id'","length":3,"sha256":"'$sha'","inline":"YWJj!"}' \
+             '{"id":"'$id'","length":3,"sha256":"'$sha'","inline":"YWJjZA=="}' \
+             '{"id":"'$id'","length":3,"sha256":"'$sha'"}' \
+             '{"id":"'$id'","length":3,"sha256":"'$sha'","inline":42}'; do
+        code=$(commit "$c")
+        [ "$code" = 400 ] || { echo "commit $c answered $code"; cat "$BODY_FILE"; false; }
+        [ -n "$(jq -r .message "$BODY_FILE")" ]
+    done
+    # the right bytes with another hash: ECORRUPT
+    code=$(commit '{"id":"'$id'","length":3,"sha256":"'${sha/a/b}'","inline":"YWJj"}')
+    [[ "$code" == 4* || "$code" == 5* ]]
+    [ "$(jq -r .error "$BODY_FILE")" = ECORRUPT ]
+    # an inline chunk ending past 1 MiB
+    code=$(http_status POST "http://$META/v1/file/commit" --data-binary \
+        "{\"ino\":$ino,\"offset\":1048575,\"length\":3,\"extents\":[{\"file_offset\":1048575,\"length\":3,\"chunk\":\"$id\",\"chunk_offset\":0}],\"inline_chunks\":[{\"id\":\"$id\",\"length\":3,\"sha256\":\"$sha\",\"inline\":\"YWJj\"}]}")
+    [ "$code" = 400 ]
+    [[ "$(jq -r .message "$BODY_FILE")" == *"inline limit"* ]]
+    [ "$("$TESSERA" stat /f | awk '$1 == "Size:" { print $2 }')" -eq 0 ]
+    # ... and the good one works
+    code=$(commit '{"id":"'$id'","length":3,"sha256":"'$sha'","inline":"YWJj"}')
+    [ "$code" = 200 ]
+    [ "$("$TESSERA" cat /f)" = abc ]
+
+    # create_at: a number never reserved, a reserved one used twice, bad data
+    code=$(http_status POST "http://$META/v1/file/create_at" --data-binary \
+        '{"parent":1,"name":"n","ino":999999,"mode":420,"uid":0,"gid":0}')
+    [ "$code" = 400 ]
+    [[ "$(jq -r .message "$BODY_FILE")" == *"not a reserved"* ]]
+    code=$(http_status POST "http://$META/v1/ns/reserve_inodes" --data-binary '{}')
+    [ "$code" = 200 ]
+    first=$(jq .first "$BODY_FILE")
+    [ "$(jq .count "$BODY_FILE")" -eq 64 ]
+    code=$(http_status POST "http://$META/v1/file/create_at" --data-binary \
+        '{"parent":1,"name":"n","ino":'$first',"mode":420,"uid":0,"gid":0,"data":{"offset":0,"length":3,"extents":[{"file_offset":0,"length":3,"chunk":"'$id'","chunk_offset":0}]}}')
+    [ "$code" = 400 ]          # the extent names a chunk the request does not list
+    run "$TESSERA" stat /n
+    [ "$status" -ne 0 ]
+    for body in '{"parent":1,"name":"n","ino":'$first'}' '{"parent":1,"name":"n","ino":"x","mode":420,"uid":0,"gid":0}' \
+                '{"parent":1,"name":"n","ino":'$first',"mode":420,"uid":0,"gid":0,"data":7}'; do
+        code=$(http_status POST "http://$META/v1/file/create_at" --data-binary "$body")
+        [ "$code" = 400 ] || { echo "create_at $body answered $code"; false; }
+    done
+    code=$(http_status POST "http://$META/v1/file/create_at" --data-binary \
+        '{"parent":1,"name":"n","ino":'$first',"mode":420,"uid":0,"gid":0}')
+    [ "$code" = 200 ]
+    code=$(http_status POST "http://$META/v1/file/create_at" --data-binary \
+        '{"parent":1,"name":"m","ino":'$first',"mode":420,"uid":0,"gid":0}')
+    [ "$code" = 400 ]
+    code=$(http_status POST "http://$META/v1/file/create_at" --data-binary \
+        '{"parent":1,"name":"f","ino":'$((first + 1))',"mode":420,"uid":0,"gid":0}')
+    [ "$code" = 409 ]          # EEXIST without "replace"
+    [ "$("$TESSERA" cat /f)" = abc ]
+
+    # a build piece with bad data
+    code=$(http_status POST "http://$CS/v1/chunk/$id/build" --data-binary \
+        '{"chain":["'$CS'"],"pieces":[{"data":"YWJj","length":4}]}')
+    [ "$code" = 400 ]
+    code=$(http_status POST "http://$CS/v1/chunk/$id/build" --data-binary \
+        '{"chain":["'$CS'"],"pieces":[{"data":"@@@@","length":3}]}')
+    [ "$code" = 400 ]
+    servers_alive
+    run "$TESSERA" admin fsck /
+    [ "$status" -eq 0 ]
+}
+
 @test "a chunk with a flipped byte is reported as corrupt by its server and read from another replica" {
     head -c $((3 * 1024 * 1024)) /dev/urandom >"$BATS_TEST_TMPDIR/f"
     "$TESSERA" put "$BATS_TEST_TMPDIR/f" /f
