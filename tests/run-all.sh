@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh clone: installs the Debian packages it
 # needs, builds twice (optimized, and with AddressSanitizer + UBSan), runs the
 # C unit tests under the sanitizers, the end-to-end bats tests against real
-# daemons and a real mount, and the bad-input tests again under the sanitizers.
+# daemons and a real mount, and the bad-input and small-file tests again
+# under the sanitizers.
 # The last line is "N passed, M failed", counting unit tests and bats tests.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -75,8 +76,10 @@ if [ ${#bats_files[@]} -gt 0 ]; then
     run_bats build "${bats_files[@]}"
 fi
 if [ -f tests/bats/bad_input.bats ]; then
-    echo "== bad input under sanitizers =="
-    run_bats build-asan tests/bats/bad_input.bats
+    # Bad input, and the mount's creates ahead of the server and inline
+    # data (threads, buffers changing hands), again under the sanitizers.
+    echo "== bad input and small files under sanitizers =="
+    run_bats build-asan tests/bats/bad_input.bats tests/bats/mount_small.bats
 fi
 
 rm -rf "$logdir"
