@@ -113,6 +113,8 @@ static int unmount_now(const char *mountpoint, int lazy)
     return run(argv, 0);
 }
 
+static pid_t mount_pid(const char *dir);
+
 int cli_local_mount(const char *dir, const char *conf)
 {
     char *mnt = ts_sprintf("%s/mnt", dir), *log = ts_sprintf("%s/mount.log", dir);
@@ -152,6 +154,15 @@ int cli_local_mount(const char *dir, const char *conf)
             goto free_paths;
         }
     }
+    /* The daemon writes its PID file just after its parent (which run()
+     * waited for) has exited: wait for it, so that `local down` and
+     * `local status` find the daemon as soon as this returns. */
+    int64_t deadline = ts_mono_ms() + 10000;
+    while (mount_pid(dir) == 0 && ts_mono_ms() < deadline)
+        ts_sleep_ms(10);
+    if (mount_pid(dir) == 0)
+        fprintf(stderr, "tessera: local up: %s is mounted but its daemon wrote no PID file to "
+                "%s yet\n", mnt, pidf);
     printf("  mount    %s\n", mnt);
     rc = 0;
 free_paths:
