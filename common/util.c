@@ -531,53 +531,67 @@ char *ts_base64_encode(const void *in, size_t n)
     return out;
 }
 
-static int b64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
+/* The value of each byte as a base64 digit, -1 for the others. */
+static const int8_t b64_values[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+    -1,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1,
+    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
 
 int ts_base64_decode(const char *in, size_t len, uint8_t **out, size_t *n)
 {
+    const uint8_t *p = (const uint8_t *)in;
     if (len % 4 != 0)
         return TS_EINVAL;
     size_t pad = 0;
-    if (len > 0 && in[len - 1] == '=')
-        pad = len > 1 && in[len - 2] == '=' ? 2 : 1;
+    if (len > 0 && p[len - 1] == '=')
+        pad = len > 1 && p[len - 2] == '=' ? 2 : 1;
+    size_t full = len == 0 ? 0 : len - 4;      /* groups before the last one */
     uint8_t *buf = ts_malloc(len / 4 * 3 + 1), *o = buf;
-    for (size_t i = 0; i < len; i += 4) {
-        int last = i + 4 == len;
+    for (size_t i = 0; i < full; i += 4) {
+        int8_t a = b64_values[p[i]], b = b64_values[p[i + 1]], c = b64_values[p[i + 2]],
+               d = b64_values[p[i + 3]];
+        if ((a | b | c | d) < 0)            /* some byte is no digit */
+            goto bad;
+        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
+        *o++ = (uint8_t)(v >> 16);
+        *o++ = (uint8_t)(v >> 8);
+        *o++ = (uint8_t)v;
+    }
+    if (len > 0) {
+        /* The last group: '=' only as its padding. */
         int v[4];
         for (int k = 0; k < 4; k++) {
-            /* '=' only as the padding of the last group. */
-            if (last && k >= 4 - (int)pad) {
-                v[k] = 0;
-                continue;
-            }
-            if ((v[k] = b64_value(in[i + k])) < 0) {
-                free(buf);
-                return TS_EINVAL;
-            }
+            v[k] = k >= 4 - (int)pad ? 0 : b64_values[p[full + k]];
+            if (v[k] < 0)
+                goto bad;
         }
         uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         *o++ = (uint8_t)(w >> 16);
-        if (!last || pad < 2)
+        if (pad < 2)
             *o++ = (uint8_t)(w >> 8);
-        if (!last || pad < 1)
+        if (pad < 1)
             *o++ = (uint8_t)w;
     }
     *out = buf;
     *n = (size_t)(o - buf);
     return 0;
+bad:
+    free(buf);
+    return TS_EINVAL;
 }
 
 /* ---- ts_buf -------------------------------------------------------------- */

@@ -346,8 +346,9 @@ static void test_base64(void)
         free(d);
         free(e);
     }
-    static const char *const bad[] = { "Zg=", "Z===", "Zg=a", "Zm9v!A==", "=Zg=", "Zm 9" };
-    for (size_t i = 0; i < 6; i++) {
+    static const char *const bad[] = { "Zg=", "Z===", "Zg=a", "Zm9v!A==", "=Zg=", "Zm 9",
+                                       "Z!9vYmFy", "Zm9vYm\xc3\xa9", "Zm9=Ym9v" };
+    for (size_t i = 0; i < 9; i++) {
         uint8_t *d = NULL;
         size_t n = 0;
         TC_CHECK(ts_base64_decode(bad[i], strlen(bad[i]), &d, &n) == TS_EINVAL);
