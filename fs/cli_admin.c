@@ -7,7 +7,8 @@
  *   status: {"servers":[{"id","address","zone","weight","state","capacity",
  *            "used","chunks",…}],"chunks":N,"under_replicated":N,…}
  *   chunks: {"path","size","chunks":[{"id","file_offset","length",
- *            "replicas":[server id…]}]}
+ *            "replicas":[server id…],"inline":bool}]} (inline: the data is
+ *            kept by the metadata service, no replicas)
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -211,7 +212,7 @@ static const char chunks_usage[] =
     "the chunkservers known to hold a replica.\n"
     "\n"
     "  --json       {\"path\",\"size\",\"chunks\":[{\"id\",\"file_offset\",\"length\",\n"
-    "               \"replicas\":[server id…]}]}\n"
+    "               \"replicas\":[server id…],\"inline\":bool}]}\n"
     "  -h, --help   this help\n";
 
 static int admin_chunks(cli_ctx *ctx, int argc, char **argv)
@@ -268,6 +269,7 @@ static int admin_chunks(cli_ctx *ctx, int argc, char **argv)
             for (size_t k = 0; k < x->nreplicas; k++)
                 json_array_append_new(reps, json_string(x->replicas[k]));
             json_object_set_new(ch_o, "replicas", reps);
+            json_object_set_new(ch_o, "inline", json_boolean(x->inline_data != NULL));
             json_array_append_new(arr, ch_o);
         }
         json_object_set_new(o, "chunks", arr);
@@ -290,7 +292,8 @@ static int admin_chunks(cli_ctx *ctx, int argc, char **argv)
                (unsigned long long)x->ext.length);
         for (size_t k = 0; k < x->nreplicas; k++)
             printf("%s%s", k ? "," : "", x->replicas[k]);
-        printf("%s\n", x->nreplicas ? "" : "(none known)");
+        printf("%s\n", x->inline_data ? "(inline: kept in the metadata)"
+                        : x->nreplicas ? "" : "(none known)");
     }
     rc = 0;
 free_layout:

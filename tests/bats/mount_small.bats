@@ -39,8 +39,11 @@ PY
     [ "$status" -eq 0 ]
     [[ "$output" == *"50 inline chunks"* ]]
     [[ "$output" == *"healthy"* ]]
-    # The CLI reads them from the layout alone.
+    # The CLI reads them from the layout alone and says where they are.
     "$TESSERA" cat /small/f49 | cmp - "$src/f49"
+    run "$TESSERA" admin chunks /small/f49
+    [[ "$output" == *"(inline: kept in the metadata)"* ]]
+    [ "$("$TESSERA" admin chunks /small/f49 --json | jq '.chunks[0].inline')" = true ]
     mount_extra "$BATS_TEST_TMPDIR/m2"
     diff -r "$src" "$BATS_TEST_TMPDIR/m2/small"
 
