@@ -32,7 +32,7 @@
 #include "fs/mount_ops.h"
 
 #define DEFAULT_TIMEOUT_S 1.0
-#define DEFAULT_READAHEAD (16u << 20)
+#define DEFAULT_READAHEAD (64u << 20)
 #define DEFAULT_THREADS 16
 #define DEFAULT_LOG "/var/log/tessera-mount.log"
 
@@ -54,7 +54,8 @@ static const char usage[] =
     "  log_level=LEVEL      debug, info, warn or error (default info)\n"
     "  attr_timeout=S       seconds the kernel caches attributes (default 1)\n"
     "  entry_timeout=S      seconds the kernel caches names (default 1)\n"
-    "  readahead=SIZE       largest read-ahead window (default 16M)\n"
+    "  readahead=SIZE       largest read-ahead window (default 64M; each\n"
+    "                       sequential reader holds up to that much)\n"
     "  threads=N            FUSE worker threads (default 16)\n"
     "  pid_file=FILE        write the daemon's PID there\n"
     "  create_ahead=0|1     answer O_TRUNC creates at once and make the file on\n"
