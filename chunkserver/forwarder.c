@@ -86,14 +86,9 @@ static void assert_pool_state(void)
 
 static void pool_init(void)
 {
-    pthread_condattr_t ca;
-
     /* Idle timeouts are measured on the monotonic clock, immune to changes
      * of the wall clock. */
-    if (pthread_condattr_init(&ca) != 0 || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-        pthread_cond_init(&pool_cv, &ca) != 0)
-        ts_die("forwarder: cannot initialize the worker pool's condvar");
-    pthread_condattr_destroy(&ca);
+    ts_cond_init_mono(&pool_cv);
 }
 
 static void assert_ring_state(const ts_forwarder *f)
@@ -172,21 +167,6 @@ static void forward_run(ts_forwarder *f)
     /* f belongs to ts_forwarder_finish from here on. */
 }
 
-static struct timespec deadline_in(long ms)
-{
-    struct timespec ts;
-
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-        ts_die("forwarder: clock_gettime: %s", strerror(errno));
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 static void *worker_main(void *arg)
 {
     int64_t retire_ms = ts_mono_ms() + WORKER_MAX_AGE_MS;
@@ -195,7 +175,7 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&pool_mu);
     starting--;
     for (;;) {
-        struct timespec until = deadline_in(WORKER_IDLE_MS);
+        struct timespec until = ts_deadline_mono(WORKER_IDLE_MS);
         int rc = 0;
 
         idle++;

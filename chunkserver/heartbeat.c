@@ -287,11 +287,7 @@ static void *heartbeat_main(void *arg)
             int64_t now = ts_mono_ms();
             if (now >= next)
                 break;
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            int64_t ns = ts.tv_nsec + (next - now) * 1000000ll;
-            ts.tv_sec += ns / 1000000000ll;
-            ts.tv_nsec = ns % 1000000000ll;
+            struct timespec ts = ts_deadline_mono(next - now);
             int rc = pthread_cond_timedwait(&hb->cond, &hb->mu, &ts);
             if (rc != 0 && rc != ETIMEDOUT && rc != EINTR)
                 ts_die("heartbeat: pthread_cond_timedwait: %s", strerror(rc));
@@ -368,11 +364,9 @@ int ts_heartbeat_start(const ts_heartbeat_opts *opts, ts_heartbeat **out, ts_err
         goto free_hb;
     }
 
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca) != 0 || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-        pthread_cond_init(&hb->cond, &ca) != 0 || pthread_mutex_init(&hb->mu, NULL) != 0)
-        ts_die("heartbeat: cannot initialize condition variable");
-    pthread_condattr_destroy(&ca);
+    ts_cond_init_mono(&hb->cond);
+    if (pthread_mutex_init(&hb->mu, NULL) != 0)
+        ts_die("heartbeat: cannot initialize its mutex");
     rc = pthread_create(&hb->thread, NULL, heartbeat_main, hb);
     if (rc != 0) {
         rc = ts_fail(err, TS_EIO, "heartbeat: cannot start thread: %s", strerror(rc));

@@ -47,10 +47,7 @@ static int scrubber_sleep(ts_scrubber *sc, int64_t ms)
 
     pthread_mutex_lock(&sc->mu);
     if (ms > 0 && !sc->stop) {
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t ns = ts.tv_nsec + ms * 1000000ll;
-        ts.tv_sec += ns / 1000000000ll;
-        ts.tv_nsec = ns % 1000000000ll;
+        ts = ts_deadline_mono(ms);
         while (!sc->stop) {
             int rc = pthread_cond_timedwait(&sc->cond, &sc->mu, &ts);
             if (rc == ETIMEDOUT)
@@ -223,11 +220,9 @@ int ts_scrubber_start(const ts_scrubber_opts *opts, ts_scrubber **out, ts_error 
                                                   : DEFAULT_PASS_INTERVAL_MS;
     sc->dir_check_ms = opts->dir_check_interval_ms ? opts->dir_check_interval_ms
                                                    : DEFAULT_DIR_CHECK_MS;
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca) != 0 || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-        pthread_cond_init(&sc->cond, &ca) != 0 || pthread_mutex_init(&sc->mu, NULL) != 0)
-        ts_die("scrubber: cannot initialize condition variable");
-    pthread_condattr_destroy(&ca);
+    ts_cond_init_mono(&sc->cond);
+    if (pthread_mutex_init(&sc->mu, NULL) != 0)
+        ts_die("scrubber: cannot initialize its mutex");
     int rc = pthread_create(&sc->thread, NULL, scrubber_main, sc);
     if (rc != 0) {
         rc = ts_fail(err, TS_EIO, "scrubber: cannot start thread: %s", strerror(rc));

@@ -83,6 +83,26 @@ int64_t ts_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+void ts_cond_init_mono(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0 || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+        pthread_cond_init(cv, &ca) != 0)
+        ts_die("cannot initialize a condition variable on the monotonic clock");
+    pthread_condattr_destroy(&ca);
+}
+
+struct timespec ts_deadline_mono(int64_t ms)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        ts_die("clock_gettime(CLOCK_MONOTONIC) failed");
+    int64_t ns = ts.tv_nsec + (ms % 1000) * 1000000ll;
+    ts.tv_sec += (time_t)(ms / 1000 + ns / 1000000000ll);
+    ts.tv_nsec = (long)(ns % 1000000000ll);
+    return ts;
+}
+
 int64_t ts_mono_ms(void)
 {
     struct timespec ts;

@@ -6,9 +6,11 @@
 #ifndef TS_UTIL_H
 #define TS_UTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 #include "common/ts_error.h"
 
 #define TS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -27,6 +29,11 @@ char *ts_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int64_t ts_now_ns(void);        /* CLOCK_REALTIME, nanoseconds since the epoch */
 int64_t ts_mono_ms(void);       /* CLOCK_MONOTONIC, milliseconds */
 void ts_sleep_ms(int ms);
+/* Timed waits on condition variables use CLOCK_MONOTONIC, immune to steps
+ * of the wall clock: initialize the variable with ts_cond_init_mono (aborts
+ * on failure) and wait until ts_deadline_mono(ms), ms milliseconds from now. */
+void ts_cond_init_mono(pthread_cond_t *cv);
+struct timespec ts_deadline_mono(int64_t ms);
 
 /* Loop until all n bytes are written/read; EINTR is retried.  0 or TS_EIO
  * (with errno preserved).  ts_read_full returns the bytes read (short only at EOF) or TS_EIO. */

@@ -346,13 +346,7 @@ static void *settler_main(void *arg)
     struct mnt_ahead *ah = io->ahead;
     pthread_mutex_lock(&ah->mu);
     while (!ah->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 200 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = ts_deadline_mono(200);
         pthread_cond_timedwait(&ah->cv, &ah->mu, &ts);
         if (ah->stop)
             break;
@@ -377,7 +371,7 @@ void mnt_io_init(mnt_io *io)
     struct mnt_ahead *ah = ts_calloc(1, sizeof(*ah));
     pthread_mutex_init(&ah->mu, NULL);
     pthread_mutex_init(&ah->refill_mu, NULL);
-    pthread_cond_init(&ah->cv, NULL);
+    ts_cond_init_mono(&ah->cv);
     io->ahead = ah;
 }
 

@@ -88,20 +88,6 @@ struct raft_node {
     int64_t votes_after_ms;    /* (pre-)vote requests are dropped until then */
 };
 
-/* The CLOCK_MONOTONIC time ms milliseconds from now (the condition
- * variables use that clock). */
-static struct timespec deadline_in(int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    return ts;
-}
 
 /* Callers signal after letting go of mu where they can: a driver woken
  * while the waker still holds mu would only block on it again (on two
@@ -123,7 +109,7 @@ static void leader_addr_of(const raft_status *st, char *out)
 }
 
 /* A zeroed waiter of the given kind, its condition variable on the clock
- * deadline_in() uses. */
+ * ts_deadline_mono() uses. */
 static waiter *new_waiter(raft_node *n, int kind)
 {
     waiter *w = ts_calloc(1, sizeof(*w));
@@ -489,7 +475,7 @@ static void *driver(void *arg)
     while (!n->stopping) {
         int64_t now = ts_mono_ms();
         if (n->inbox == NULL && n->queued == NULL && now < next_tick) {
-            struct timespec ts = deadline_in(next_tick - now);
+            struct timespec ts = ts_deadline_mono(next_tick - now);
             pthread_cond_timedwait(&n->wake, &n->mu, &ts);
             continue;
         }
@@ -695,7 +681,7 @@ int raft_node_receive(raft_node *n, const void *buf, size_t len)
 
 int raft_node_receive_wait(raft_node *n, const void *buf, size_t len, int timeout_ms)
 {
-    struct timespec dl = deadline_in(timeout_ms);
+    struct timespec dl = ts_deadline_mono(timeout_ms);
     int rc = 0;
     inmsg *m = inmsg_copy(buf, len);
     pthread_mutex_lock(&n->mu);
@@ -718,7 +704,7 @@ int raft_node_receive_wait(raft_node *n, const void *buf, size_t len, int timeou
 static int run_request(raft_node *n, waiter *w, void *result, int timeout_ms, char *leader_addr,
                        ts_error *err)
 {
-    struct timespec dl = deadline_in(timeout_ms);
+    struct timespec dl = ts_deadline_mono(timeout_ms);
     pthread_mutex_lock(&n->mu);
     if (n->stopping) {
         pthread_mutex_unlock(&n->mu);
