@@ -756,9 +756,22 @@ int mnt_io_release(mnt_io *io, mnt_handle *h, ts_error *err)
     int rc = mnt_io_flush(h, err);
 
     pthread_mutex_lock(&io->t->mu);
-    if (--h->in->file_handles == 0)
+    int last = --h->in->file_handles == 0;
+    if (last)
         h->in->file = NULL;
     pthread_mutex_unlock(&io->t->mu);
+    if (last) {
+        /* A create ahead the server refused until the end: nobody can
+         * reach the file any more; forget it rather than retry forever. */
+        pthread_rwlock_wrlock(&f->lock);
+        if (f->ahead) {
+            TS_ERROR("inode %llu ('%s' in directory %llu) was never made on the server; its "
+                     "data is lost", (unsigned long long)f->ino, f->areq.name,
+                     (unsigned long long)f->areq.parent);
+            ahead_done(io, f);
+        }
+        pthread_rwlock_unlock(&f->lock);
+    }
     file_put(io, f);
     mnt_inode_unpin(io->t, h->in);
     free(h->win);
