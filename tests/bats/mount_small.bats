@@ -242,8 +242,22 @@ os.write(fa, b"from a"); os.close(fa)
 names = os.listdir(a)
 assert names.count("race") == 1, names
 assert open(os.path.join(a, "race"), "rb").read() == b"from a"
+
+# A directory took the name meanwhile: the close reports it, nothing is lost
+# of the directory, and the mount forgets the file.
+fa = os.open(os.path.join(a, "taken"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.mkdir(os.path.join(b, "taken"))
+os.write(fa, b"data")
+try:
+    os.close(fa)
+    raise AssertionError("close succeeded over a directory")
+except OSError as e:
+    assert e.errno == errno.EISDIR, e
+assert os.path.isdir(os.path.join(b, "taken"))
 PY
     [ "$("$TESSERA" cat /race)" = "from a" ]
+    grep -q "was never made on the server" "$CLUSTER/mount.log"
+    wait_until 10 test -d "$MNT/taken"     # once the name cached for the file expires
     run "$TESSERA" admin fsck /
     [ "$status" -eq 0 ]
 }
