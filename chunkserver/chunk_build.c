@@ -131,7 +131,7 @@ static int parse_pieces(ts_chunk_builder *b, const json_t *arr, struct piece **o
         return ts_fail(err, TS_EINVAL, "'pieces' must be a non-empty array");
     struct piece *v = ts_calloc(json_array_size(arr), sizeof *v);
     json_array_foreach(arr, i, p) {
-        char what[32];
+        char what[48];
         snprintf(what, sizeof what, "pieces[%zu].from", i);
         const json_t *d = json_is_object(p) ? json_object_get(p, "data") : NULL;
         if (!json_is_object(p) ||
