@@ -515,11 +515,8 @@ static int writer_commit(tess_writer *w, uint64_t end, const uint64_t *size, ts_
                            w->recs, w->ndone, sz, NULL);
     }
     int rc = tess_create_at_with(w->c, &w->create, data, attr, err);
-    if (rc == 0) {
-        w->create_pending = 0;
-        free((char *)w->create.name);
-        w->create.name = NULL;
-    }
+    if (rc == 0)
+        tess_writer_clear_create(w);
     return rc;
 }
 
@@ -704,6 +701,13 @@ void tess_writer_set_create(tess_writer *w, const tess_create_at_req *r)
 int tess_writer_create_pending(const tess_writer *w)
 {
     return w->create_pending;
+}
+
+void tess_writer_clear_create(tess_writer *w)
+{
+    w->create_pending = 0;
+    free((char *)w->create.name);
+    w->create.name = NULL;
 }
 
 void tess_writer_abort(tess_writer *w)

@@ -224,21 +224,22 @@ static int take_ino(mnt_io *io, uint64_t *ino, ts_error *err)
 
 static int close_writer(mnt_io *io, mnt_file *f, ts_error *err);
 
-/* Makes f on the server if it is a create ahead (caller holds the write
- * lock): with the writer's data when there is a writer, else empty. */
+/* Makes f exist on the server if it is a create ahead (caller holds the
+ * write lock), empty: its name is what the server must know.  A writer's
+ * data stays with the writer for its own commit, whose errors reach the
+ * program at its next write, flush or close -- never lost here, whatever
+ * thread settles.  On failure nothing changed (retried later). */
 static int settle_locked(mnt_io *io, mnt_file *f, ts_error *err)
 {
     ts_attr a;
     int rc;
     if (!f->ahead)
         return 0;
-    if (f->w && (rc = close_writer(io, f, err)) != 0)
-        return rc;
-    if (!f->ahead)
-        return 0;
     rc = tess_create_at(io->c, &f->areq, &a, err);
     if (rc != 0 && rc != TS_ENOENT)
         return rc;
+    if (f->w)
+        tess_writer_clear_create(f->w);
     ahead_done(io, f);
     pthread_mutex_lock(&f->st_mu);
     if (rc == TS_ENOENT) {
@@ -247,18 +248,22 @@ static int settle_locked(mnt_io *io, mnt_file *f, ts_error *err)
                 (unsigned long long)f->ino, err ? err->msg : "");
         f->orphan = 1;
     } else {
-        f->attr = a;
-        f->size = a.size;
+        f->attr = a;            /* size 0; f->size keeps the writes not committed yet */
+        if (!f->dirty)
+            f->size = a.size;
     }
     f->gen++;
     pthread_mutex_unlock(&f->st_mu);
+    if (rc == 0 && f->layout && !f->w)
+        f->layout->attr = a;    /* empty there and here */
     if (rc == 0)
         mnt_inode_note_attr(io->t, &a, 0);
     return 0;
 }
 
-/* Everything of f the server does not have yet: the writer's data and a
- * create ahead (caller holds the write lock). */
+/* Everything of f the server does not have yet: the writer's data (its
+ * commit makes a create ahead, with the data) and a create ahead without
+ * writes (caller holds the write lock). */
 static int commit_all(mnt_io *io, mnt_file *f, ts_error *err)
 {
     int rc = close_writer(io, f, err);
