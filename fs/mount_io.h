@@ -41,7 +41,8 @@
  * (mnt_io_settle_dir), any operation on the inode itself other than
  * getattr and I/O (mnt_io_settle), and a background thread after
  * CREATE_AHEAD_MAX_MS, so a file held open a long time still shows up on
- * other mounts.  A name another client created meanwhile is replaced, as
+ * other mounts.  Settling makes the file exist, empty; buffered data stays
+ * with its writer, whose own commit reports its errors to the program.  A name another client created meanwhile is replaced, as
  * O_TRUNC would have emptied it.  O_EXCL creates go to the server at once:
  * their exclusivity is the server's to decide.
  *
