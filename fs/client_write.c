@@ -698,11 +698,6 @@ void tess_writer_set_create(tess_writer *w, const tess_create_at_req *r)
     w->create_pending = 1;
 }
 
-int tess_writer_create_pending(const tess_writer *w)
-{
-    return w->create_pending;
-}
-
 void tess_writer_clear_create(tess_writer *w)
 {
     w->create_pending = 0;

@@ -330,8 +330,6 @@ void tess_writer_abort(tess_writer *w);
  * creates it as r says (one request, /v1/file/create_at) with the data
  * written so far.  r is copied (name too). */
 void tess_writer_set_create(tess_writer *w, const tess_create_at_req *r);
-/* 1 while that create is still to be made. */
-int tess_writer_create_pending(const tess_writer *w);
 /* The file was made on the server by other means (tess_create_at): w's
  * next commit is an ordinary one. */
 void tess_writer_clear_create(tess_writer *w);
