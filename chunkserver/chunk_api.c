@@ -262,11 +262,22 @@ static int put_begin(void *app, const ts_http_request *req, void **ctxp, ts_http
         my_pos = (int)v;
     }
 
+    ts_chunk_digest digest;
+    int has_digest;
+    if (ts_chunk_digest_parse(ts_http_query(req, "sha256"), ts_http_query(req, "crc32c"),
+                              &digest, &has_digest, &err) != 0) {
+        ts_error_prefix(&err, "chunk %s", c->hex);
+        ts_http_respond_ts_error(resp, &err);
+        goto free_chain;
+    }
+
     rc = ts_chunk_writer_begin(api->store, &c->id, c->length, &c->writer, &err);
     if (rc != 0) {
         ts_http_respond_ts_error(resp, &err);
         goto free_chain;
     }
+    if (has_digest)
+        ts_chunk_writer_given_digest(c->writer, &digest);
 
     if (nchain > 0) {
         ts_buf url = { 0 };
@@ -275,6 +286,8 @@ static int put_begin(void *app, const ts_http_request *req, void **ctxp, ts_http
         ts_buf_printf(&url, "http://%s/v1/chunk/%s?pos=%d", chain[0], c->hex, c->next_pos);
         for (int i = 1; i < nchain; i++)
             ts_buf_printf(&url, "%s%s", i == 1 ? "&chain=" : ",", chain[i]);
+        if (has_digest)
+            ts_chunk_digest_query(&url, 0, &digest);
         long timeout = FORWARD_BASE_TIMEOUT_MS + (long)(c->length / FORWARD_BYTES_PER_MS);
         rc = ts_forwarder_start(url.data, c->length, api->forward_buffer, timeout, &c->fwd, &err);
         ts_buf_free(&url);

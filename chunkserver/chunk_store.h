@@ -95,6 +95,10 @@ int ts_chunk_store_open(const char *const *dirs, size_t ndirs, ts_chunk_store **
                         ts_error *err);
 /* Frees the store.  Every writer and reader must be finished first. */
 void ts_chunk_store_close(ts_chunk_store *s);
+/* Whether chunks of 1 MiB and more are written with O_DIRECT (on by
+ * default; file systems without it fall back to the page cache by
+ * themselves).  Set before the first writer begins. */
+void ts_chunk_store_set_direct_io(ts_chunk_store *s, int on);
 
 /* ---- Writing a chunk ---- */
 
@@ -114,6 +118,11 @@ int ts_chunk_writer_begin(ts_chunk_store *s, const ts_chunk_id *id, uint64_t exp
 int ts_chunk_writer_append(ts_chunk_writer *w, const void *buf, size_t len, ts_error *err);
 /* Bytes appended so far. */
 uint64_t ts_chunk_writer_written(const ts_chunk_writer *w);
+/* The writer's digest of the chunk (common/proto.h), given before the first
+ * append: the store then computes only a CRC32C of the bytes appended, and
+ * commit refuses (TS_ECORRUPT, nothing left on disk) unless it equals
+ * d->crc32c; the chunk's SHA-256 is recorded as d->sha256. */
+void ts_chunk_writer_given_digest(ts_chunk_writer *w, const ts_chunk_digest *d);
 /* Makes commit refuse (TS_ECORRUPT, nothing left on disk) unless the SHA-256
  * of the bytes appended equals sha: a copy from another server is sealed
  * only when it is the chunk the source describes. */

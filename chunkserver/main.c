@@ -48,7 +48,7 @@ static const char *const known_keys[] = {
     "max_chunk_size", "log_file", "log_level",
     "task_slots", "task_sort_buffer", "task_dir", "task_retain_s",
     "scrub_bytes_per_sec", "scrub_interval_s", "dir_check_interval_ms",
-    "background_bytes_per_sec", "max_copies_in", "max_copies_out", NULL,
+    "background_bytes_per_sec", "max_copies_in", "max_copies_out", "direct_io", NULL,
 };
 
 static void usage(FILE *out)
@@ -106,7 +106,9 @@ static void usage(FILE *out)
 "                         servers (repair, rebalance); 0 = unlimited [64M]\n"
 "  max_copies_in          copies this server receives at once; more are\n"
 "                         refused as busy (503) [2]\n"
-"  max_copies_out         copies this server sends at once [2]\n");
+"  max_copies_out         copies this server sends at once [2]\n"
+"  direct_io              write chunks of 1 MiB and more with O_DIRECT, past\n"
+"                         the page cache (fsynced at the seal anyway) [true]\n");
 }
 
 /* Reads DATA/server.id or creates it with a fresh "cs-XXXXXXXX". */
@@ -327,12 +329,14 @@ int main(int argc, char **argv)
         goto fail;
     uint64_t scrub_rate, bg_rate;
     int64_t scrub_interval_s, dir_check_ms, copies_in, copies_out;
+    int direct_io = 1;
     if (ts_config_size(cfg, "scrub_bytes_per_sec", 32ull << 20, &scrub_rate, &err) != 0 ||
         ts_config_int(cfg, "scrub_interval_s", 3600, &scrub_interval_s, &err) != 0 ||
         ts_config_int(cfg, "dir_check_interval_ms", 10000, &dir_check_ms, &err) != 0 ||
         ts_config_size(cfg, "background_bytes_per_sec", 64ull << 20, &bg_rate, &err) != 0 ||
         ts_config_int(cfg, "max_copies_in", 2, &copies_in, &err) != 0 ||
-        ts_config_int(cfg, "max_copies_out", 2, &copies_out, &err) != 0)
+        ts_config_int(cfg, "max_copies_out", 2, &copies_out, &err) != 0 ||
+        ts_config_bool(cfg, "direct_io", 1, &direct_io, &err) != 0)
         goto fail;
     if (scrub_interval_s < 1 || scrub_interval_s > 365 * 86400 || dir_check_ms < 10 ||
         dir_check_ms > 86400 * 1000 || copies_in < 1 || copies_in > 256 || copies_out < 1 ||
@@ -382,6 +386,7 @@ int main(int argc, char **argv)
 
     if (ts_chunk_store_open((const char *const *)dirs, ndirs, &store, &err) != 0)
         goto fail;
+    ts_chunk_store_set_direct_io(store, direct_io);
     const char *cfg_id = ts_config_str(cfg, "id", NULL);
     if (cfg_id != NULL && cfg_id[0] != '\0')
         server_id = ts_strdup(cfg_id);

@@ -97,6 +97,52 @@ static uint32_t crc32c_hw(uint32_t crc, const void *buf, size_t len)
 }
 #endif
 
+/* ---- combining ------------------------------------------------------------ */
+
+/* In the reflected representation bit 31 holds the coefficient of x^0 and
+ * bit 0 that of x^31; multiplying by x is a right shift, reduced by the
+ * polynomial when a coefficient of x^32 falls out.  The product of two
+ * residues mod P, one coefficient of a at a time. */
+static uint32_t gf2_mulmod(uint32_t a, uint32_t b)
+{
+    uint32_t prod = 0;
+    for (int i = 0; i < 32 && a != 0; i++) {
+        if (a & 0x80000000u)
+            prod ^= b;
+        a <<= 1;
+        b = (b & 1) ? (b >> 1) ^ CRC32C_POLY : b >> 1;
+    }
+    return prod;
+}
+
+/* x^(8n) mod P by square-and-multiply. */
+static uint32_t x_pow_8n(uint64_t n)
+{
+    uint32_t result = 0x80000000u;      /* x^0 */
+    uint32_t base = 0x00800000u;        /* x^8 */
+    while (n != 0) {
+        if (n & 1)
+            result = gf2_mulmod(result, base);
+        base = gf2_mulmod(base, base);
+        n >>= 1;
+    }
+    return result;
+}
+
+uint32_t ts_crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
+{
+    /* With the pre- and post-inversion of the standard CRC the inversions
+     * cancel out: crc(A B) = crc(A) * x^(8 |B|) + crc(B) (mod P).  Callers
+     * combine runs of equal lengths (64 KiB blocks), hence the memo. */
+    static __thread uint64_t memo_len = UINT64_MAX;
+    static __thread uint32_t memo_op;
+    if (len_b != memo_len) {
+        memo_op = x_pow_8n(len_b);
+        memo_len = len_b;
+    }
+    return gf2_mulmod(crc_a, memo_op) ^ crc_b;
+}
+
 uint32_t ts_crc32c(uint32_t crc, const void *buf, size_t len)
 {
 #if defined(__x86_64__)
@@ -153,4 +199,10 @@ void ts_sha256_once(const void *buf, size_t len, uint8_t out[TS_SHA256_LEN])
     ts_sha256 *ctx = ts_sha256_new();
     ts_sha256_update(ctx, buf, len);
     ts_sha256_final(ctx, out);
+}
+
+void ts_chunk_digest_of(const void *data, size_t len, ts_chunk_digest *d)
+{
+    ts_sha256_once(data, len, d->sha256);
+    d->crc32c = ts_crc32c(0, data, len);
 }

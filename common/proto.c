@@ -6,6 +6,7 @@
  */
 #include "common/proto.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -245,4 +246,30 @@ char *ts_json_dump(const json_t *j)
     /* jansson allocates with malloc (no program here installs other
      * allocators), so the caller releases it with free(). */
     return s;
+}
+
+void ts_chunk_digest_query(ts_buf *url, int first_param, const ts_chunk_digest *d)
+{
+    char hex[2 * TS_SHA256_LEN + 1];
+    ts_hex_encode(d->sha256, TS_SHA256_LEN, hex);
+    ts_buf_printf(url, "%csha256=%s&crc32c=%08" PRIx32, first_param ? '?' : '&', hex, d->crc32c);
+}
+
+int ts_chunk_digest_parse(const char *sha_hex, const char *crc_hex, ts_chunk_digest *d,
+                          int *present, ts_error *err)
+{
+    *present = 0;
+    if (sha_hex == NULL && crc_hex == NULL)
+        return 0;
+    if (sha_hex == NULL || strlen(sha_hex) != 2 * TS_SHA256_LEN ||
+        ts_hex_decode(sha_hex, d->sha256, TS_SHA256_LEN) != 0)
+        return ts_fail(err, TS_EINVAL, "sha256 '%.80s': expected 64 hex digits",
+                       sha_hex ? sha_hex : "(missing)");
+    uint8_t c[4];
+    if (crc_hex == NULL || strlen(crc_hex) != 8 || ts_hex_decode(crc_hex, c, 4) != 0)
+        return ts_fail(err, TS_EINVAL, "crc32c '%.80s': expected 8 hex digits",
+                       crc_hex ? crc_hex : "(missing)");
+    d->crc32c = (uint32_t)c[0] << 24 | (uint32_t)c[1] << 16 | (uint32_t)c[2] << 8 | c[3];
+    *present = 1;
+    return 0;
 }

@@ -11,6 +11,7 @@
 #include "common/chunk_id.h"
 #include "common/checksum.h"
 #include "common/ts_error.h"
+#include "common/util.h"
 
 #define TS_ROOT_INO 1
 #define TS_NAME_MAX 255
@@ -61,5 +62,16 @@ int ts_json_chunk_id(const json_t *obj, const char *key, ts_chunk_id *out, ts_er
 int ts_json_parse_object(const char *text, size_t len, json_t **out, ts_error *err);
 /* Compact dump; caller frees. Aborts on OOM. */
 char *ts_json_dump(const json_t *j);
+
+/* The digest a writer sends with a chunk upload (ts_chunk_digest,
+ * common/checksum.h), as the query parameters sha256=HEX64&crc32c=HEX8
+ * (PROTOCOL.md "Chunk upload"). */
+/* Appends the two parameters to url, after '?' when first_param, else '&'. */
+void ts_chunk_digest_query(ts_buf *url, int first_param, const ts_chunk_digest *d);
+/* Reads the parameters' values (NULL when absent): 0 with *present = 0 when
+ * both are absent, 0 with *present = 1 and *d filled when both are well
+ * formed, TS_EINVAL naming the bad one otherwise. */
+int ts_chunk_digest_parse(const char *sha_hex, const char *crc_hex, ts_chunk_digest *d,
+                          int *present, ts_error *err);
 
 #endif

@@ -194,14 +194,14 @@ int tess_upload_chunk(tess_client *c, const void *data, size_t len, unsigned rep
     ts_place_server *ps = NULL;
     size_t *ranked = NULL, *chain = NULL, up = 0;
     unsigned char *excluded = NULL, *suspected = NULL, *skip = NULL;
-    uint8_t sha[TS_SHA256_LEN];
+    ts_chunk_digest digest;     /* sent along: the chain checks the CRC, keeps the SHA */
     ts_buf failures = {0};
     long timeout;
     int rc;
 
     if (replicas < 1 || replicas > TESS_MAX_REPLICAS)
         return ts_fail(err, TS_EINVAL, "replicas %u: expected 1..%d", replicas, TESS_MAX_REPLICAS);
-    ts_sha256_once(data, len, sha);
+    ts_chunk_digest_of(data, len, &digest);
     if ((rc = tess_membership(c, 0, &s, err)) != 0)
         return rc;
     ps = ts_calloc(s.n + 1, sizeof(*ps));
@@ -271,11 +271,12 @@ int tess_upload_chunk(tess_client *c, const void *data, size_t len, unsigned rep
         ts_buf_printf(&url, "http://%s/v1/chunk/%s", s.v[chain[0]].address, hex);
         for (size_t i = 1; i < nchain; i++)
             ts_buf_printf(&url, "%s%s", i == 1 ? "?chain=" : ",", s.v[chain[i]].address);
+        ts_chunk_digest_query(&url, nchain == 1, &digest);
 
         rc = ts_http_call("PUT", url.data, "application/octet-stream", data, len, timeout, &r, &e);
         ts_buf_free(&url);
         if (rc == 0 && r.status >= 200 && r.status < 300) {
-            rc = parse_upload_answer(&r, &id, len, sha, &s, chain, nchain, rec, &e);
+            rc = parse_upload_answer(&r, &id, len, digest.sha256, &s, chain, nchain, rec, &e);
             ts_http_result_free(&r);
             if (rc == 0)
                 goto free_all;

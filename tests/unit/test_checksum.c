@@ -1,7 +1,8 @@
 /*
  * Unit tests for common/checksum: CRC32C against the RFC 3720 vectors, the
  * hardware and table implementations against each other on random buffers of
- * many lengths and alignments, incremental CRCs, and SHA-256 vectors.
+ * many lengths and alignments, incremental and combined CRCs, and SHA-256
+ * vectors.
  */
 #include "common/checksum.h"
 #include "common/util.h"
@@ -68,6 +69,38 @@ static void test_crc32c_incremental(void)
     }
 }
 
+static void test_crc32c_combine(void)
+{
+    size_t cap = 200000;
+    uint8_t *buf = ts_malloc(cap);
+    ts_random_bytes(buf, cap);
+    static const size_t lens[] = { 0, 1, 7, 8, 63, 4096, 65536, 65537, 131072, 200000 };
+    for (size_t i = 0; i < TS_ARRAY_LEN(lens); i++) {
+        size_t len = lens[i];
+        uint32_t whole = ts_crc32c(0, buf, len);
+        for (size_t cut = 0; cut <= len; cut += len / 5 + 1) {
+            uint32_t a = ts_crc32c(0, buf, cut), b = ts_crc32c(0, buf + cut, len - cut);
+            TC_CHECK_EQ_U64(ts_crc32c_combine(a, b, len - cut), whole);
+        }
+    }
+    /* Block by block, as the chunk store combines its block CRCs. */
+    uint32_t all = 0;
+    for (size_t off = 0; off < cap; off += TS_BLOCK_SIZE) {
+        size_t n = TS_MIN((size_t)TS_BLOCK_SIZE, cap - off);
+        uint32_t c = ts_crc32c(0, buf + off, n);
+        all = off == 0 ? c : ts_crc32c_combine(all, c, n);
+    }
+    TC_CHECK_EQ_U64(all, ts_crc32c(0, buf, cap));
+
+    ts_chunk_digest d;
+    uint8_t sha[TS_SHA256_LEN];
+    ts_chunk_digest_of(buf, 1000, &d);
+    ts_sha256_once(buf, 1000, sha);
+    TC_CHECK(memcmp(d.sha256, sha, sizeof sha) == 0);
+    TC_CHECK_EQ_U64(d.crc32c, ts_crc32c(0, buf, 1000));
+    free(buf);
+}
+
 static void sha_hex(const uint8_t d[TS_SHA256_LEN], char *out)
 {
     ts_hex_encode(d, TS_SHA256_LEN, out);
@@ -106,6 +139,7 @@ int main(void)
     TC_RUN(test_crc32c_vectors);
     TC_RUN(test_crc32c_hw_vs_sw);
     TC_RUN(test_crc32c_incremental);
+    TC_RUN(test_crc32c_combine);
     TC_RUN(test_sha256);
     TC_DONE("test_checksum");
 }

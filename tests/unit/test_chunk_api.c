@@ -30,6 +30,7 @@
 #include "common/checksum.h"
 #include "common/http_client.h"
 #include "common/log.h"
+#include "common/proto.h"
 #include "common/util.h"
 #include "tests/unit/tcheck.h"
 
@@ -320,6 +321,79 @@ static void test_put_through_chain(void)
     TC_CHECK_EQ_U64(res.status, 409);
     TC_CHECK(res.body && is_json_error(res.body, "EEXIST"));
     ts_http_result_free(&res);
+}
+
+/* The writer's digest through the chain: sealed on all three with the
+ * writer's SHA-256; a CRC that does not match the bytes is refused by every
+ * server (nothing sealed, nothing left in tmp); malformed digests get 400. */
+static void test_put_with_digest(void)
+{
+    size_t len = 2u * 1024 * 1024 + 777;
+    uint8_t *data = ts_malloc(len);
+    fill_pattern(data, len, 77);
+    ts_chunk_digest d;
+    ts_chunk_digest_of(data, len, &d);
+
+    for (int bad = 0; bad <= 1; bad++) {
+        ts_chunk_id id;
+        char hex[TS_CHUNK_ID_HEX_LEN + 1];
+        ts_http_result res = { 0 };
+        ts_chunk_digest sent = d;
+        if (bad)
+            sent.crc32c ^= 1;
+        ts_chunk_id_random(&id);
+        ts_chunk_id_to_hex(&id, hex);
+        ts_buf q = { 0 };
+        char *chain = chain_query(1, 2);
+        ts_buf_printf(&q, "%s", chain);
+        free(chain);
+        ts_chunk_digest_query(&q, 0, &sent);
+        TC_CHECK(put_chunk(0, hex, q.data, data, len, &res) == 0);
+        ts_buf_free(&q);
+        if (!bad) {
+            TC_CHECK_EQ_U64(res.status, 201);
+            char sha_hex[2 * TS_SHA256_LEN + 1];
+            ts_hex_encode(d.sha256, TS_SHA256_LEN, sha_hex);
+            TC_CHECK(res.body != NULL && strstr(res.body, sha_hex) != NULL);
+        } else {
+            TC_CHECK(res.status >= 400);
+            TC_CHECK(res.body != NULL && strstr(res.body, "CRC32C") != NULL);
+        }
+        ts_http_result_free(&res);
+        for (int i = 0; i < NSERVERS; i++) {
+            ts_chunk_info info;
+            ts_error err = { 0 };
+            if (!bad) {
+                TC_CHECK(ts_chunk_store_info(stores[i], &id, &info, &err) == 0);
+                TC_CHECK(memcmp(info.sha256, d.sha256, TS_SHA256_LEN) == 0);
+            } else {
+                TC_CHECK(ts_chunk_store_contains(stores[i], &id, NULL) == 0);
+            }
+        }
+        TC_CHECK(wait_tmp_empty());
+    }
+
+    static const char *const bad_queries[] = {
+        "sha256=00&crc32c=00000000",
+        "crc32c=00000000",
+        "sha256=0000000000000000000000000000000000000000000000000000000000000000",
+        "sha256=0000000000000000000000000000000000000000000000000000000000000000&crc32c=xyz",
+        "sha256=000000000000000000000000000000000000000000000000000000000000000g&crc32c=00000000",
+    };
+    for (size_t i = 0; i < TS_ARRAY_LEN(bad_queries); i++) {
+        ts_chunk_id id;
+        char hex[TS_CHUNK_ID_HEX_LEN + 1];
+        ts_http_result res = { 0 };
+        ts_chunk_id_random(&id);
+        ts_chunk_id_to_hex(&id, hex);
+        TC_CHECK(put_chunk(0, hex, bad_queries[i], data, 100, &res) == 0);
+        TC_CHECK_EQ_U64(res.status, 400);
+        TC_CHECK(res.body && is_json_error(res.body, "EINVAL"));
+        ts_http_result_free(&res);
+        TC_CHECK(ts_chunk_store_contains(stores[0], &id, NULL) == 0);
+    }
+    TC_CHECK_EQ_U64(tmp_entries(0), 0);
+    free(data);
 }
 
 static void test_empty_chunk(void)
@@ -786,6 +860,7 @@ int main(void)
     start_servers();
     TC_RUN(test_put_through_chain);
     TC_RUN(test_get_ranges);
+    TC_RUN(test_put_with_digest);
     TC_RUN(test_empty_chunk);
     TC_RUN(test_bad_requests);
     TC_RUN(test_truncated_upload);
