@@ -999,6 +999,8 @@ void ts_chunk_writer_given_digest(ts_chunk_writer *w, const ts_chunk_digest *d)
     assert(w->written == 0);
     w->given = *d;
     w->has_given = 1;
+    ts_sha256_free(w->sha);     /* nothing to hash: the writer did */
+    w->sha = NULL;
 }
 
 void ts_chunk_writer_expect_sha256(ts_chunk_writer *w, const uint8_t sha[TS_SHA256_LEN])
@@ -1058,10 +1060,10 @@ int ts_chunk_writer_commit(ts_chunk_writer *w, ts_chunk_info *info, ts_error *er
         w->crcs[w->full_blocks++] = w->cur_crc;
     assert(w->full_blocks == w->nblocks);
     if (w->has_given) {
-        uint32_t all = 0;
+        uint32_t all = 0;      /* the CRC32C of no bytes */
         for (uint32_t i = 0; i < w->nblocks; i++) {
             uint64_t blen = TS_MIN((uint64_t)TS_BLOCK_SIZE, w->written - (uint64_t)i * TS_BLOCK_SIZE);
-            all = i == 0 ? w->crcs[0] : ts_crc32c_combine(all, w->crcs[i], blen);
+            all = ts_crc32c_combine(all, w->crcs[i], blen);
         }
         if (all != w->given.crc32c) {
             rc = ts_fail(err, TS_ECORRUPT, "chunk %s: CRC32C of the bytes received is %08" PRIx32

@@ -118,10 +118,10 @@ int ts_chunk_writer_begin(ts_chunk_store *s, const ts_chunk_id *id, uint64_t exp
 int ts_chunk_writer_append(ts_chunk_writer *w, const void *buf, size_t len, ts_error *err);
 /* Bytes appended so far. */
 uint64_t ts_chunk_writer_written(const ts_chunk_writer *w);
-/* The writer's digest of the chunk (common/proto.h), given before the first
- * append: the store then computes only a CRC32C of the bytes appended, and
- * commit refuses (TS_ECORRUPT, nothing left on disk) unless it equals
- * d->crc32c; the chunk's SHA-256 is recorded as d->sha256. */
+/* The writer's digest of the chunk (common/checksum.h), given before the first
+ * append: the store then hashes nothing beyond its block CRCs, and commit
+ * refuses (TS_ECORRUPT, nothing left on disk) unless the CRC32C they combine
+ * to equals d->crc32c; the chunk's SHA-256 is recorded as d->sha256. */
 void ts_chunk_writer_given_digest(ts_chunk_writer *w, const ts_chunk_digest *d);
 /* Makes commit refuse (TS_ECORRUPT, nothing left on disk) unless the SHA-256
  * of the bytes appended equals sha: a copy from another server is sealed

@@ -261,14 +261,14 @@ int ts_chunk_digest_parse(const char *sha_hex, const char *crc_hex, ts_chunk_dig
     *present = 0;
     if (sha_hex == NULL && crc_hex == NULL)
         return 0;
-    if (sha_hex == NULL || strlen(sha_hex) != 2 * TS_SHA256_LEN ||
-        ts_hex_decode(sha_hex, d->sha256, TS_SHA256_LEN) != 0)
-        return ts_fail(err, TS_EINVAL, "sha256 '%.80s': expected 64 hex digits",
-                       sha_hex ? sha_hex : "(missing)");
+    /* ts_hex_decode takes exactly 2n hex digits, nothing shorter or longer. */
+    if (sha_hex == NULL || ts_hex_decode(sha_hex, d->sha256, TS_SHA256_LEN) != 0)
+        return ts_fail(err, TS_EINVAL, "query parameter sha256=%.80s: expected 64 hex digits "
+                       "(sent together with crc32c)", sha_hex ? sha_hex : "(missing)");
     uint8_t c[4];
-    if (crc_hex == NULL || strlen(crc_hex) != 8 || ts_hex_decode(crc_hex, c, 4) != 0)
-        return ts_fail(err, TS_EINVAL, "crc32c '%.80s': expected 8 hex digits",
-                       crc_hex ? crc_hex : "(missing)");
+    if (crc_hex == NULL || ts_hex_decode(crc_hex, c, 4) != 0)
+        return ts_fail(err, TS_EINVAL, "query parameter crc32c=%.80s: expected 8 hex digits "
+                       "(sent together with sha256)", crc_hex ? crc_hex : "(missing)");
     d->crc32c = (uint32_t)c[0] << 24 | (uint32_t)c[1] << 16 | (uint32_t)c[2] << 8 | c[3];
     *present = 1;
     return 0;

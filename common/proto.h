@@ -65,7 +65,7 @@ char *ts_json_dump(const json_t *j);
 
 /* The digest a writer sends with a chunk upload (ts_chunk_digest,
  * common/checksum.h), as the query parameters sha256=HEX64&crc32c=HEX8
- * (PROTOCOL.md "Chunk upload"). */
+ * (PROTOCOL.md "Chunkserver"). */
 /* Appends the two parameters to url, after '?' when first_param, else '&'. */
 void ts_chunk_digest_query(ts_buf *url, int first_param, const ts_chunk_digest *d);
 /* Reads the parameters' values (NULL when absent): 0 with *present = 0 when

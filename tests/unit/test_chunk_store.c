@@ -97,14 +97,18 @@ static void flip_byte(const char *path, off_t off)
     close(fd);
 }
 
-/* Writes data as chunk id in pieces of varying size; returns commit's rc. */
-static int write_chunk(ts_chunk_store *s, const ts_chunk_id *id, const uint8_t *data, size_t len,
-                       ts_chunk_info *info, ts_error *err)
+/* Writes data as chunk id in pieces of varying size, with the writer's
+ * digest d given first unless it is NULL; returns commit's rc. */
+static int write_chunk_digest(ts_chunk_store *s, const ts_chunk_id *id, const uint8_t *data,
+                              size_t len, const ts_chunk_digest *d, ts_chunk_info *info,
+                              ts_error *err)
 {
     ts_chunk_writer *w;
     int rc = ts_chunk_writer_begin(s, id, len, &w, err);
     if (rc != 0)
         return rc;
+    if (d != NULL)
+        ts_chunk_writer_given_digest(w, d);
     size_t off = 0, piece = 1;
     while (off < len) {
         size_t n = TS_MIN(piece, len - off);
@@ -121,24 +125,10 @@ static int write_chunk(ts_chunk_store *s, const ts_chunk_id *id, const uint8_t *
     return ts_chunk_writer_commit(w, info, err);
 }
 
-/* write_chunk with the writer's digest given (what a client upload sends). */
-static int write_chunk_given(ts_chunk_store *s, const ts_chunk_id *id, const uint8_t *data,
-                             size_t len, const ts_chunk_digest *d, ts_chunk_info *info,
-                             ts_error *err)
+static int write_chunk(ts_chunk_store *s, const ts_chunk_id *id, const uint8_t *data, size_t len,
+                       ts_chunk_info *info, ts_error *err)
 {
-    ts_chunk_writer *w;
-    int rc = ts_chunk_writer_begin(s, id, len, &w, err);
-    if (rc != 0)
-        return rc;
-    ts_chunk_writer_given_digest(w, d);
-    for (size_t off = 0; off < len; off += 100003) {
-        rc = ts_chunk_writer_append(w, data + off, TS_MIN((size_t)100003, len - off), err);
-        if (rc != 0) {
-            ts_chunk_writer_abort(w);
-            return rc;
-        }
-    }
-    return ts_chunk_writer_commit(w, info, err);
+    return write_chunk_digest(s, id, data, len, NULL, info, err);
 }
 
 static ts_chunk_store *open_one(const char *dir)
@@ -613,7 +603,7 @@ static void test_given_digest(void)
         ts_chunk_digest d;
         ts_chunk_digest_of(data, lens[i], &d);
         ts_chunk_id_random(&id);
-        TC_CHECK(write_chunk_given(s, &id, data, lens[i], &d, &info, &err) == 0);
+        TC_CHECK(write_chunk_digest(s, &id, data, lens[i], &d, &info, &err) == 0);
         TC_CHECK(memcmp(info.sha256, d.sha256, sizeof d.sha256) == 0);
         TC_CHECK(ts_chunk_store_contains(s, &id, NULL) == 1);
 
@@ -622,7 +612,7 @@ static void test_given_digest(void)
             ts_chunk_id bad;
             ts_chunk_id_random(&bad);
             data[lens[i] / 2] ^= 0x10;
-            TC_CHECK(write_chunk_given(s, &bad, data, lens[i], &d, &info, &err) == TS_ECORRUPT);
+            TC_CHECK(write_chunk_digest(s, &bad, data, lens[i], &d, &info, &err) == TS_ECORRUPT);
             data[lens[i] / 2] ^= 0x10;
             TC_CHECK(strstr(err.msg, "CRC32C of the bytes received") != NULL);
             TC_CHECK(ts_chunk_store_contains(s, &bad, NULL) == 0);
