@@ -294,10 +294,31 @@ static void test_replication_and_batching(void)
     }
     TC_CHECK_EQ_U64(appends, 2);
     fx_deliver(&f);
+    /* The leader commits and applies once a follower acknowledged; no
+     * empty append follows just to carry the new commit index... */
+    TC_CHECK_EQ_U64(st_of(&f, 1).commit, 12);
+    TC_CHECK_EQ_U64(f.normal[1], 10);
+    for (int id = 2; id <= 3; id++) {
+        TC_CHECK_EQ_U64(st_of(&f, id).last_index, 12);
+        TC_CHECK_EQ_U64(st_of(&f, id).commit, 2);
+    }
+    /* ...the next heartbeat brings it. */
+    fx_tick(&f, 1, 2);
+    fx_deliver(&f);
     for (int id = 1; id <= 3; id++) {
         TC_CHECK_EQ_U64(st_of(&f, id).commit, 12);
         TC_CHECK_EQ_U64(f.normal[id], 10);
     }
+    /* Under load the next round carries it: a proposal commits the
+     * previous ones on the followers with its own append. */
+    fx_propose(&f, 1, "y");
+    fx_deliver(&f);
+    for (int id = 2; id <= 3; id++)
+        TC_CHECK_EQ_U64(st_of(&f, id).commit, 12);
+    fx_propose(&f, 1, "z");
+    fx_deliver(&f);
+    for (int id = 2; id <= 3; id++)
+        TC_CHECK_EQ_U64(st_of(&f, id).commit, 13);
     fx_free(&f);
 }
 
@@ -433,6 +454,8 @@ static void test_snapshot_in_pieces(void)
     TC_CHECK(memcmp(f.blob[3], f.blob[1], 1000) == 0);
     TC_CHECK_EQ_U64(st_of(&f, 3).snap_index, 22);
     fx_propose(&f, 1, "after");
+    fx_deliver(&f);
+    fx_tick(&f, 1, 2);      /* the heartbeat carries the commit */
     fx_deliver(&f);
     TC_CHECK_EQ_U64(st_of(&f, 3).commit, 23);
     TC_CHECK_EQ_U64(f.applied[3], 23);
