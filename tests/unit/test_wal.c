@@ -154,6 +154,108 @@ static void test_torn_tail(void)
     tdir_remove(dir);
 }
 
+/* Copies segment 1 of dir into a fresh dir `name` as the disk holds it
+ * now (what a machine crash would leave); returns the new dir. */
+static char *crash_copy(const char *dir, const char *name)
+{
+    char *to = fresh_dir(name), *from = segment1(dir), *seg = segment1(to);
+    char *data = NULL;
+    size_t size = 0;
+    ts_error e = {0};
+    TC_CHECK(ts_read_file(from, &data, &size, &e) == 0);
+    int fd = open(seg, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    TC_CHECK(fd >= 0 && ts_write_full(fd, data, size) == 0);
+    close(fd);
+    free(data);
+    free(from);
+    free(seg);
+    return to;
+}
+
+/* Records go into zero-filled space written ahead; the zero tail ends
+ * recovery quietly, a torn record inside it is dropped, damage before it
+ * is still corruption, and a clean close cuts the tail. */
+static void test_preallocated_tail(void)
+{
+    enum { N = 50, LEN = 4000 };
+    const off_t records = (off_t)N * (WAL_HEADER_LEN + LEN);
+    char *dir = fresh_dir("prealloc"), *seg = segment1(dir);
+    static struct collected c;
+    static uint8_t rec[LEN];
+    wal *w = NULL;
+    ts_error e = {0};
+    memset(&c, 0, sizeof(c));
+    TC_CHECK(wal_open(dir, 0, 1, collect, &c, &w, &e) == 0);
+    if (!w)
+        return;
+    for (int i = 0; i < N; i++) {
+        memset(rec, 'a' + i % 26, sizeof(rec));
+        wal_append(w, rec, sizeof(rec));
+        wal_sync(w);
+    }
+    TC_CHECK(file_size(seg) >= records + (1 << 20));   /* space written ahead */
+    TC_CHECK(wal_segment_bytes(w) == (uint64_t)records);
+
+    /* 1. crash with the zero tail: every record back, nothing "torn" */
+    char *d1 = crash_copy(dir, "prealloc-crash");
+    wal *w1 = NULL;
+    wal_stats st;
+    memset(&c, 0, sizeof(c));
+    TC_CHECK(wal_open(d1, 0, 1, collect, &c, &w1, &e) == 0);
+    TC_CHECK_EQ_U64(c.n, N);
+    if (w1) {
+        wal_get_stats(w1, &st);
+        TC_CHECK_EQ_U64(st.torn_dropped, 0);
+        TC_CHECK(wal_append(w1, "next", 4) == N + 1);
+        wal_close(w1);
+    }
+    memset(&c, 0, sizeof(c));
+    TC_CHECK(wal_open(d1, 0, 1, collect, &c, &w1, &e) == 0);
+    TC_CHECK_EQ_U64(c.n, N + 1);
+    TC_CHECK_STR(c.payload[N], "next");
+    wal_close(w1);
+
+    /* 2. a record half written into the zero tail is torn, not corrupt */
+    char *d2 = crash_copy(dir, "prealloc-torn");
+    char *seg2 = segment1(d2);
+    uint8_t head[WAL_HEADER_LEN + 100];
+    memset(head, 'z', sizeof(head));
+    head[0] = LEN & 0xff;           /* length LEN, little-endian */
+    head[1] = LEN >> 8;
+    head[2] = head[3] = 0;
+    int fd = open(seg2, O_WRONLY);
+    TC_CHECK(fd >= 0 && pwrite(fd, head, sizeof(head), records) == (ssize_t)sizeof(head));
+    close(fd);
+    memset(&c, 0, sizeof(c));
+    TC_CHECK(wal_open(d2, 0, 1, collect, &c, &w1, &e) == 0);
+    TC_CHECK_EQ_U64(c.n, N);
+    if (w1) {
+        wal_get_stats(w1, &st);
+        TC_CHECK_EQ_U64(st.torn_dropped, 1);
+        wal_close(w1);
+    }
+
+    /* 3. a damaged record before the zero tail is still corruption */
+    char *d3 = crash_copy(dir, "prealloc-corrupt");
+    char *seg3 = segment1(d3);
+    fd = open(seg3, O_WRONLY);
+    TC_CHECK(fd >= 0 && pwrite(fd, "Q", 1, 10 * (WAL_HEADER_LEN + LEN) + 100) == 1);
+    close(fd);
+    TC_CHECK(wal_open(d3, 0, 1, collect, &c, &w1, &e) == TS_ECORRUPT);
+    TC_CHECK(strstr(e.msg, "checksum mismatch") != NULL);
+
+    /* 4. a clean close leaves just the records */
+    wal_close(w);
+    TC_CHECK(file_size(seg) == records);
+    free(seg2);
+    free(seg3);
+    free(seg);
+    tdir_remove(d1);
+    tdir_remove(d2);
+    tdir_remove(d3);
+    tdir_remove(dir);
+}
+
 static void test_corrupt_middle(void)
 {
     char *dir = fresh_dir("corrupt");
@@ -382,6 +484,7 @@ int main(void)
     TC_RUN(test_append_replay);
     TC_RUN(test_torn_tail);
     TC_RUN(test_corrupt_middle);
+    TC_RUN(test_preallocated_tail);
     TC_RUN(test_snapshot_equals_replay);
     TC_RUN(test_group_commit);
     TC_RUN(test_bad_dirs);
