@@ -669,3 +669,19 @@ void ts_buf_free(ts_buf *b)
     b->len = 0;
     b->cap = 0;
 }
+
+void ts_malloc_tune_exec(char **argv)
+{
+    static const char want[] = "glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1";
+    const char *off = getenv("TESSERA_MALLOC_TUNE");
+    const char *cur = getenv("GLIBC_TUNABLES");
+    if ((off && strcmp(off, "0") == 0) || (cur && strstr(cur, want)))
+        return;
+    char *v = cur && *cur ? ts_sprintf("%s:%s", cur, want) : ts_strdup(want);
+    if (setenv("GLIBC_TUNABLES", v, 1) == 0)
+        execv("/proc/self/exe", argv);
+    /* Not re-executed: run as is, and say so. */
+    fprintf(stderr, "%s: note: running with the default allocator (re-exec with %s: %s)\n",
+            argv[0], want, strerror(errno));
+    free(v);
+}

@@ -141,7 +141,14 @@ static void usage(FILE *out)
         "                        false confirms every read (ReadIndex)\n"
         "  snapshot_every and wal_fsync apply to the Raft log and snapshots too\n"
         "  fault_injection       accept POST /v1/raft/fault, which cuts this server off\n"
-        "                        from chosen peers (false).  For partition tests only\n");
+        "                        from chosen peers (false).  For partition tests only\n"
+        "\nEnvironment:\n"
+        "  TESSERA_MALLOC_TUNE=0 do not re-execute at start with one malloc arena on\n"
+        "                        transparent huge pages (GLIBC_TUNABLES\n"
+        "                        glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1, added\n"
+        "                        to the tunables already set); the server's memory\n"
+        "                        grows with its log and inline data, and without it\n"
+        "                        each new 4 KiB page costs a page fault\n");
 }
 
 struct settings {
@@ -377,8 +384,10 @@ int main(int argc, char **argv)
     raft_transport *rt = NULL;
     struct group g;
     meta_api *api = NULL;
-    ts_config *cfg = ts_config_new();
+    ts_config *cfg = NULL;
 
+    ts_malloc_tune_exec(argv);
+    cfg = ts_config_new();
     ts_log_init("tessera-meta", TS_LOG_INFO);
     int pr = parse_args(argc, argv, cfg, &err);
     if (pr == 1) {

@@ -135,3 +135,18 @@ teardown() { stop_cluster; }
     [ "$(server_address cs-1)" = "$addr" ]
     wait_until 10 bash -c "[ \"\$(\"$TESSERA\" admin status --json | jq '[.servers[] | select(.state==\"up\")] | length')\" -eq 4 ]"
 }
+
+@test "the metadata server runs with one huge-page malloc arena (re-executed, same PID), unless TESSERA_MALLOC_TUNE=0" {
+    pid=$(daemon_pid meta-1)
+    tr '\0' '\n' </proc/"$pid"/environ | grep -q '^GLIBC_TUNABLES=.*glibc.malloc.hugetlb=1' ||
+        { echo "meta-1 ($pid) environment:"; tr '\0' '\n' </proc/"$pid"/environ | grep GLIBC; false; }
+    [ "$(readlink /proc/"$pid"/exe)" = "$(readlink -f "$BUILD/tessera-meta")" ]
+    # Tuning off: restarted without it, the server is not re-executed.
+    kill -9 "$pid"
+    wait_until 10 bash -c "! kill -0 $pid"
+    run env -u GLIBC_TUNABLES TESSERA_MALLOC_TUNE=0 "$TESSERA" local up --dir "$CLUSTER" --chunkservers 3
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    pid=$(daemon_pid meta-1)
+    ! tr '\0' '\n' </proc/"$pid"/environ | grep -q '^GLIBC_TUNABLES='
+    "$TESSERA" mkdir /after-restart
+}
