@@ -283,11 +283,8 @@ static int put_begin(void *app, const ts_http_request *req, void **ctxp, ts_http
         ts_buf url = { 0 };
         c->next = ts_strdup(chain[0]);
         c->next_pos = my_pos + 1;
-        ts_buf_printf(&url, "http://%s/v1/chunk/%s?pos=%d", chain[0], c->hex, c->next_pos);
-        for (int i = 1; i < nchain; i++)
-            ts_buf_printf(&url, "%s%s", i == 1 ? "&chain=" : ",", chain[i]);
-        if (has_digest)
-            ts_chunk_digest_query(&url, 0, &digest);
+        ts_chunk_put_url(&url, c->hex, (const char *const *)chain, (size_t)nchain, c->next_pos,
+                         has_digest ? &digest : NULL);
         long timeout = FORWARD_BASE_TIMEOUT_MS + (long)(c->length / FORWARD_BYTES_PER_MS);
         rc = ts_forwarder_start(url.data, c->length, api->forward_buffer, timeout, &c->fwd, &err);
         ts_buf_free(&url);

@@ -270,12 +270,9 @@ static int build(ts_chunk_builder *b, const ts_chunk_id *id, const json_t *body,
     }
     /* Through the write chain exactly as a client writes. */
     ts_buf url = { 0 };
-    ts_buf_printf(&url, "http://%s/v1/chunk/%s", chain[0], hex);
-    for (size_t i = 1; i < nchain; i++)
-        ts_buf_printf(&url, "%s%s", i == 1 ? "?chain=" : ",", chain[i]);
     ts_chunk_digest digest;
     ts_chunk_digest_of(buf, total, &digest);
-    ts_chunk_digest_query(&url, nchain == 1, &digest);
+    ts_chunk_put_url(&url, hex, chain, nchain, 0, &digest);
     rc = ts_http_call("PUT", url.data, "application/octet-stream", buf, total, PUT_TIMEOUT_MS,
                       res, err);
     ts_buf_free(&url);

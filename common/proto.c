@@ -248,11 +248,24 @@ char *ts_json_dump(const json_t *j)
     return s;
 }
 
-void ts_chunk_digest_query(ts_buf *url, int first_param, const ts_chunk_digest *d)
+void ts_chunk_put_url(ts_buf *url, const char *hex, const char *const *chain, size_t n, int pos,
+                      const ts_chunk_digest *d)
 {
-    char hex[2 * TS_SHA256_LEN + 1];
-    ts_hex_encode(d->sha256, TS_SHA256_LEN, hex);
-    ts_buf_printf(url, "%csha256=%s&crc32c=%08" PRIx32, first_param ? '?' : '&', hex, d->crc32c);
+    char sep = '?';
+    ts_buf_printf(url, "http://%s/v1/chunk/%s", chain[0], hex);
+    if (pos > 0) {
+        ts_buf_printf(url, "%cpos=%d", sep, pos);
+        sep = '&';
+    }
+    for (size_t i = 1; i < n; i++)
+        ts_buf_printf(url, i == 1 ? "%cchain=%s" : "%c%s", i == 1 ? sep : ',', chain[i]);
+    if (n > 1)
+        sep = '&';
+    if (d != NULL) {
+        char sha[2 * TS_SHA256_LEN + 1];
+        ts_hex_encode(d->sha256, TS_SHA256_LEN, sha);
+        ts_buf_printf(url, "%csha256=%s&crc32c=%08" PRIx32, sep, sha, d->crc32c);
+    }
 }
 
 int ts_chunk_digest_parse(const char *sha_hex, const char *crc_hex, ts_chunk_digest *d,

@@ -63,12 +63,14 @@ int ts_json_parse_object(const char *text, size_t len, json_t **out, ts_error *e
 /* Compact dump; caller frees. Aborts on OOM. */
 char *ts_json_dump(const json_t *j);
 
-/* The digest a writer sends with a chunk upload (ts_chunk_digest,
- * common/checksum.h), as the query parameters sha256=HEX64&crc32c=HEX8
- * (PROTOCOL.md "Chunkserver"). */
-/* Appends the two parameters to url, after '?' when first_param, else '&'. */
-void ts_chunk_digest_query(ts_buf *url, int first_param, const ts_chunk_digest *d);
-/* Reads the parameters' values (NULL when absent): 0 with *present = 0 when
+/* The upload of chunk hex to chain[0], which forwards it along
+ * chain[1..n-1] (PROTOCOL.md "Chunkserver"), appended to url:
+ *     http://CHAIN0/v1/chunk/HEX?pos=P&chain=CHAIN1,CHAIN2&sha256=HEX64&crc32c=HEX8
+ * pos 0 leaves out pos= (the receiver is then first of its chain); d is
+ * the writer's digest (ts_chunk_digest, common/checksum.h), NULL for none. */
+void ts_chunk_put_url(ts_buf *url, const char *hex, const char *const *chain, size_t n, int pos,
+                      const ts_chunk_digest *d);
+/* Reads the digest's query parameters' values (NULL when absent): 0 with *present = 0 when
  * both are absent, 0 with *present = 1 and *d filled when both are well
  * formed, TS_EINVAL naming the bad one otherwise. */
 int ts_chunk_digest_parse(const char *sha_hex, const char *crc_hex, ts_chunk_digest *d,

@@ -268,10 +268,10 @@ int tess_upload_chunk(tess_client *c, const void *data, size_t len, unsigned rep
                          replicas, working, up, failures.data);
             goto free_all;
         }
-        ts_buf_printf(&url, "http://%s/v1/chunk/%s", s.v[chain[0]].address, hex);
-        for (size_t i = 1; i < nchain; i++)
-            ts_buf_printf(&url, "%s%s", i == 1 ? "?chain=" : ",", s.v[chain[i]].address);
-        ts_chunk_digest_query(&url, nchain == 1, &digest);
+        const char *addrs[TESS_MAX_REPLICAS];
+        for (size_t i = 0; i < nchain; i++)
+            addrs[i] = s.v[chain[i]].address;
+        ts_chunk_put_url(&url, hex, addrs, nchain, 0, &digest);
 
         rc = ts_http_call("PUT", url.data, "application/octet-stream", data, len, timeout, &r, &e);
         ts_buf_free(&url);

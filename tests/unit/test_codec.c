@@ -271,6 +271,48 @@ static void test_proto_getters_and_parse(void)
     json_decref(j);
 }
 
+/* The chunk upload URL: every combination of pos, forwarding chain and
+ * digest, and the digest parsed back from what was written. */
+static void test_proto_chunk_put_url(void)
+{
+    const char *chain[] = { "a:1", "b:2", "c:3" };
+    ts_chunk_digest d, back;
+    memset(d.sha256, 0xab, TS_SHA256_LEN);
+    d.crc32c = 0x0012ef34;
+    char sha[2 * TS_SHA256_LEN + 1];
+    memset(sha, 'a', sizeof(sha) - 1);
+    for (size_t i = 1; i < sizeof(sha) - 1; i += 2)
+        sha[i] = 'b';
+    sha[sizeof(sha) - 1] = '\0';
+    struct { size_t n; int pos; int digest; const char *want; } cases[] = {
+        { 1, 0, 0, "http://a:1/v1/chunk/HEX" },
+        { 3, 0, 0, "http://a:1/v1/chunk/HEX?chain=b:2,c:3" },
+        { 2, 2, 0, "http://a:1/v1/chunk/HEX?pos=2&chain=b:2" },
+        { 1, 3, 0, "http://a:1/v1/chunk/HEX?pos=3" },
+        { 1, 0, 1, "http://a:1/v1/chunk/HEX?sha256=SHA&crc32c=0012ef34" },
+        { 3, 0, 1, "http://a:1/v1/chunk/HEX?chain=b:2,c:3&sha256=SHA&crc32c=0012ef34" },
+        { 2, 2, 1, "http://a:1/v1/chunk/HEX?pos=2&chain=b:2&sha256=SHA&crc32c=0012ef34" },
+    };
+    for (size_t i = 0; i < TS_ARRAY_LEN(cases); i++) {
+        ts_buf url = { 0 }, want = { 0 };
+        ts_chunk_put_url(&url, "HEX", chain, cases[i].n, cases[i].pos,
+                         cases[i].digest ? &d : NULL);
+        const char *w = cases[i].want, *at = strstr(w, "SHA");
+        if (at)
+            ts_buf_printf(&want, "%.*s%s%s", (int)(at - w), w, sha, at + 3);
+        else
+            ts_buf_printf(&want, "%s", w);
+        TC_CHECK_STR(url.data, want.data);
+        ts_buf_free(&url);
+        ts_buf_free(&want);
+    }
+    int present = 0;
+    ts_error e = { 0 };
+    TC_CHECK(ts_chunk_digest_parse(sha, "0012ef34", &back, &present, &e) == 0);
+    TC_CHECK(present == 1 && back.crc32c == d.crc32c &&
+             memcmp(back.sha256, d.sha256, TS_SHA256_LEN) == 0);
+}
+
 int main(void)
 {
     TC_RUN(test_fixed_vectors);
@@ -281,5 +323,6 @@ int main(void)
     TC_RUN(test_proto_attr);
     TC_RUN(test_proto_extent);
     TC_RUN(test_proto_getters_and_parse);
+    TC_RUN(test_proto_chunk_put_url);
     TC_DONE("test_codec");
 }

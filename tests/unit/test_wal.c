@@ -10,9 +10,11 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "common/log.h"
@@ -154,6 +156,32 @@ static void test_torn_tail(void)
     tdir_remove(dir);
 }
 
+/* Writes len bytes at off into the file at path. */
+static void poke(const char *path, const void *buf, size_t len, off_t off)
+{
+    int fd = open(path, O_WRONLY);
+    TC_CHECK(fd >= 0 && pwrite(fd, buf, len, off) == (ssize_t)len);
+    if (fd >= 0)
+        close(fd);
+}
+
+/* Opens the log in dir and checks that it replays n records and dropped
+ * `torn` torn ones; returns it open (NULL when it did not open). */
+static wal *reopen_expect(const char *dir, int n, uint64_t torn, struct collected *c)
+{
+    wal *w = NULL;
+    wal_stats st;
+    ts_error e = {0};
+    memset(c, 0, sizeof(*c));
+    TC_CHECK(wal_open(dir, 0, 1, collect, c, &w, &e) == 0);
+    TC_CHECK_EQ_U64(c->n, n);
+    if (w) {
+        wal_get_stats(w, &st);
+        TC_CHECK_EQ_U64(st.torn_dropped, torn);
+    }
+    return w;
+}
+
 /* Copies segment 1 of dir into a fresh dir `name` as the disk holds it
  * now (what a machine crash would leave); returns the new dir. */
 static char *crash_copy(const char *dir, const char *name)
@@ -198,22 +226,13 @@ static void test_preallocated_tail(void)
 
     /* 1. crash with the zero tail: every record back, nothing "torn" */
     char *d1 = crash_copy(dir, "prealloc-crash");
-    wal *w1 = NULL;
-    wal_stats st;
-    memset(&c, 0, sizeof(c));
-    TC_CHECK(wal_open(d1, 0, 1, collect, &c, &w1, &e) == 0);
-    TC_CHECK_EQ_U64(c.n, N);
+    wal *w1 = reopen_expect(d1, N, 0, &c);
     if (w1) {
-        wal_get_stats(w1, &st);
-        TC_CHECK_EQ_U64(st.torn_dropped, 0);
         TC_CHECK(wal_append(w1, "next", 4) == N + 1);
         wal_close(w1);
     }
-    memset(&c, 0, sizeof(c));
-    TC_CHECK(wal_open(d1, 0, 1, collect, &c, &w1, &e) == 0);
-    TC_CHECK_EQ_U64(c.n, N + 1);
+    wal_close(reopen_expect(d1, N + 1, 0, &c));
     TC_CHECK_STR(c.payload[N], "next");
-    wal_close(w1);
 
     /* 2. a record half written into the zero tail is torn, not corrupt */
     char *d2 = crash_copy(dir, "prealloc-torn");
@@ -223,24 +242,13 @@ static void test_preallocated_tail(void)
     head[0] = LEN & 0xff;           /* length LEN, little-endian */
     head[1] = LEN >> 8;
     head[2] = head[3] = 0;
-    int fd = open(seg2, O_WRONLY);
-    TC_CHECK(fd >= 0 && pwrite(fd, head, sizeof(head), records) == (ssize_t)sizeof(head));
-    close(fd);
-    memset(&c, 0, sizeof(c));
-    TC_CHECK(wal_open(d2, 0, 1, collect, &c, &w1, &e) == 0);
-    TC_CHECK_EQ_U64(c.n, N);
-    if (w1) {
-        wal_get_stats(w1, &st);
-        TC_CHECK_EQ_U64(st.torn_dropped, 1);
-        wal_close(w1);
-    }
+    poke(seg2, head, sizeof(head), records);
+    wal_close(reopen_expect(d2, N, 1, &c));
 
     /* 3. a damaged record before the zero tail is still corruption */
     char *d3 = crash_copy(dir, "prealloc-corrupt");
     char *seg3 = segment1(d3);
-    fd = open(seg3, O_WRONLY);
-    TC_CHECK(fd >= 0 && pwrite(fd, "Q", 1, 10 * (WAL_HEADER_LEN + LEN) + 100) == 1);
-    close(fd);
+    poke(seg3, "Q", 1, 10 * (WAL_HEADER_LEN + LEN) + 100);
     TC_CHECK(wal_open(d3, 0, 1, collect, &c, &w1, &e) == TS_ECORRUPT);
     TC_CHECK(strstr(e.msg, "checksum mismatch") != NULL);
 
@@ -253,6 +261,46 @@ static void test_preallocated_tail(void)
     tdir_remove(d1);
     tdir_remove(d2);
     tdir_remove(d3);
+    tdir_remove(dir);
+}
+
+/* When the zero fill fails (here at the file-size limit, as on a full
+ * disk), the log warns, stops preallocating in that segment and writes its
+ * records past the zeros: nothing is lost. */
+static void test_prealloc_fails(void)
+{
+    enum { N = 400, LEN = 4000 };
+    const off_t limit = 1 << 20, records = (off_t)N * (WAL_HEADER_LEN + LEN);
+    char *dir = fresh_dir("prealloc-fails"), *seg = segment1(dir);
+    static struct collected c;
+    static uint8_t rec[LEN];
+    struct rlimit saved, lim;
+    wal *w = NULL;
+    ts_error e = {0};
+    TC_CHECK(wal_open(dir, 0, 1, collect, &c, &w, &e) == 0);
+    if (!w)
+        return;
+    /* The first flush may not grow the file past `limit`: its zero fill
+     * fails there (EFBIG), its record fits below. */
+    signal(SIGXFSZ, SIG_IGN);
+    TC_CHECK(getrlimit(RLIMIT_FSIZE, &saved) == 0);
+    lim = saved;
+    lim.rlim_cur = (rlim_t)limit;
+    TC_CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    memset(rec, 'p', sizeof(rec));
+    wal_append(w, rec, sizeof(rec));
+    wal_sync(w);
+    TC_CHECK(setrlimit(RLIMIT_FSIZE, &saved) == 0);
+    TC_CHECK(file_size(seg) == limit);
+    /* No more zero fill in this segment: the records run past it. */
+    for (int i = 1; i < N; i++) {
+        wal_append(w, rec, sizeof(rec));
+        wal_sync(w);
+    }
+    TC_CHECK(file_size(seg) == records);
+    wal_close(w);
+    wal_close(reopen_expect(dir, N, 0, &c));
+    free(seg);
     tdir_remove(dir);
 }
 
@@ -485,6 +533,7 @@ int main(void)
     TC_RUN(test_torn_tail);
     TC_RUN(test_corrupt_middle);
     TC_RUN(test_preallocated_tail);
+    TC_RUN(test_prealloc_fails);
     TC_RUN(test_snapshot_equals_replay);
     TC_RUN(test_group_commit);
     TC_RUN(test_bad_dirs);
