@@ -678,8 +678,20 @@ void ts_malloc_tune_exec(char **argv)
     if ((off && strcmp(off, "0") == 0) || (cur && strstr(cur, want)))
         return;
     char *v = cur && *cur ? ts_sprintf("%s:%s", cur, want) : ts_strdup(want);
+    /* By its real path, not /proc/self/exe: the kernel names the process
+     * after the file executed, and ps, pgrep and top should show
+     * "tessera-meta", not "exe".  A binary replaced since it started reads
+     * "... (deleted)": only /proc/self/exe still reaches it. */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    const char *path = "/proc/self/exe";
+    if (n > 0 && (size_t)n < sizeof(self) - 1) {
+        self[n] = '\0';
+        if (strstr(self, " (deleted)") == NULL && access(self, X_OK) == 0)
+            path = self;
+    }
     if (setenv("GLIBC_TUNABLES", v, 1) == 0)
-        execv("/proc/self/exe", argv);
+        execv(path, argv);
     /* Not re-executed: run as is, and say so. */
     fprintf(stderr, "%s: note: running with the default allocator (re-exec with %s: %s)\n",
             argv[0], want, strerror(errno));

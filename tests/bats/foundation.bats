@@ -141,6 +141,8 @@ teardown() { stop_cluster; }
     tr '\0' '\n' </proc/"$pid"/environ | grep -q '^GLIBC_TUNABLES=.*glibc.malloc.hugetlb=1' ||
         { echo "meta-1 ($pid) environment:"; tr '\0' '\n' </proc/"$pid"/environ | grep GLIBC; false; }
     [ "$(readlink /proc/"$pid"/exe)" = "$(readlink -f "$BUILD/tessera-meta")" ]
+    # Named after its binary (ps, pgrep, top), not after /proc/self/exe.
+    [ "$(cat /proc/"$pid"/comm)" = tessera-meta ] || { echo "comm: $(cat /proc/"$pid"/comm)"; false; }
     # Tuning off: restarted without it, the server is not re-executed.
     kill -9 "$pid"
     wait_until 10 bash -c "! kill -0 $pid"
