@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -235,6 +236,55 @@ int ts_json_parse_object(const char *text, size_t len, json_t **out, ts_error *e
         return ts_fail(err, TS_EINVAL, "invalid JSON: expected an object");
     }
     *out = j;
+    return 0;
+}
+
+int ts_json_att_type(const char *content_type)
+{
+    size_t n = strlen(TS_JSON_ATT_TYPE);
+    return content_type != NULL && strncasecmp(content_type, TS_JSON_ATT_TYPE, n) == 0 &&
+           (content_type[n] == '\0' || content_type[n] == ';' || content_type[n] == ' ');
+}
+
+int ts_json_att_parse(const char *body, size_t len, json_t **out, ts_att *att, ts_error *err)
+{
+    const char *nul = body != NULL ? memchr(body, '\0', len) : NULL;
+    *out = NULL;
+    att->data = NULL;
+    att->len = 0;
+    if (nul == NULL)
+        return ts_fail(err, TS_EINVAL, "body of %s: no NUL byte after the JSON",
+                       TS_JSON_ATT_TYPE);
+    int rc = ts_json_parse_object(body, (size_t)(nul - body), out, err);
+    if (rc != 0)
+        return rc;
+    att->data = (const uint8_t *)nul + 1;
+    att->len = len - (size_t)(nul - body) - 1;
+    return 0;
+}
+
+char *ts_json_att_dump(const json_t *j, const ts_buf *att, size_t *len)
+{
+    char *text = ts_json_dump(j);
+    size_t n = strlen(text), extra = att != NULL ? att->len : 0;
+    char *body = ts_realloc(text, n + 1 + extra + 1);
+    body[n] = '\0';
+    if (extra > 0)
+        memcpy(body + n + 1, att->data, extra);
+    body[n + 1 + extra] = '\0';     /* not part of the body: for printing */
+    *len = n + 1 + extra;
+    return body;
+}
+
+int ts_att_get(const ts_att *att, uint64_t off, uint64_t n, const char *field,
+               const uint8_t **out, ts_error *err)
+{
+    size_t have = att != NULL ? att->len : 0;
+    if (off > have || n > have - off)
+        return ts_fail(err, TS_EINVAL, "field '%s': bytes [%llu, %llu) of attachments of %zu "
+                       "bytes", field, (unsigned long long)off, (unsigned long long)(off + n),
+                       have);
+    *out = att->data + off;
     return 0;
 }
 

@@ -63,6 +63,34 @@ int ts_json_parse_object(const char *text, size_t len, json_t **out, ts_error *e
 /* Compact dump; caller frees. Aborts on OOM. */
 char *ts_json_dump(const json_t *j);
 
+/* JSON with attachments (PROTOCOL.md "Bodies"): the JSON text, one NUL
+ * byte, then the attachments' bytes back to back; a field of the JSON
+ * names its bytes by offset into them (an inline chunk's "inline_at").
+ * Bulk bytes then cost neither base64 nor the JSON parser's work per
+ * character (about 90 us for 4 KiB on this hardware, both ends). */
+#define TS_JSON_ATT_TYPE "application/x-tessera-json-att"
+
+/* Attachments of a body: borrowed from it. */
+typedef struct ts_att {
+    const uint8_t *data;
+    size_t len;
+} ts_att;
+
+/* Whether a Content-Type value (may be NULL, may carry parameters) is
+ * TS_JSON_ATT_TYPE. */
+int ts_json_att_type(const char *content_type);
+/* Parses a body of TS_JSON_ATT_TYPE: the object into *out, the bytes after
+ * the NUL into *att.  TS_EINVAL when the NUL is missing or the JSON is
+ * bad. */
+int ts_json_att_parse(const char *body, size_t len, json_t **out, ts_att *att, ts_error *err);
+/* The body for j with attachments att (NULL or empty: a NUL and nothing
+ * after it); caller frees, *len gets its length. */
+char *ts_json_att_dump(const json_t *j, const ts_buf *att, size_t *len);
+/* The bytes [off, off + n) of att: 0 with *out pointing into att, or
+ * TS_EINVAL naming field when they are not all there. */
+int ts_att_get(const ts_att *att, uint64_t off, uint64_t n, const char *field,
+               const uint8_t **out, ts_error *err);
+
 /* The upload of chunk hex to chain[0], which forwards it along
  * chain[1..n-1] (PROTOCOL.md "Chunkserver"), appended to url:
  *     http://CHAIN0/v1/chunk/HEX?pos=P&chain=CHAIN1,CHAIN2&sha256=HEX64&crc32c=HEX8

@@ -344,18 +344,29 @@ static int retryable(int code)
 }
 
 static int call_with_retries(tess_client *c, const char *method, const char *path,
-                             const char *body, json_t **resp, const char *what, ts_error *err);
+                             const char *body, size_t body_len, const char *content_type,
+                             json_t **resp, const char *what, ts_error *err);
 
-int tess_meta_call(tess_client *c, const char *method, const char *path, json_t *req,
-                   json_t **resp, const char *what, ts_error *err)
+static int meta_call(tess_client *c, const char *method, const char *path, json_t *req,
+                     const ts_buf *att, json_t **resp, const char *what, ts_error *err)
 {
     /* The same id on every try: a server that applied an earlier try
      * answers with that result. */
     uint64_t seq = req && strcmp(method, "POST") == 0 && is_mutation(path) ?
                    request_begin(c, req) : 0;
-    char *body = req ? ts_json_dump(req) : NULL;
+    size_t len = 0;
+    char *body = NULL;
+    const char *type = NULL;
+    if (req && att) {
+        body = ts_json_att_dump(req, att, &len);
+        type = TS_JSON_ATT_TYPE;
+    } else if (req) {
+        body = ts_json_dump(req);
+        len = strlen(body);
+        type = "application/json";
+    }
     __atomic_add_fetch(&c->meta_requests, 1, __ATOMIC_RELAXED);
-    int rc = call_with_retries(c, method, path, body, resp, what, err);
+    int rc = call_with_retries(c, method, path, body, len, type, resp, what, err);
 
     json_decref(req);
     free(body);
@@ -364,9 +375,22 @@ int tess_meta_call(tess_client *c, const char *method, const char *path, json_t 
     return rc;
 }
 
-/* tess_meta_call after the body is built: the tries. */
+int tess_meta_call(tess_client *c, const char *method, const char *path, json_t *req,
+                   json_t **resp, const char *what, ts_error *err)
+{
+    return meta_call(c, method, path, req, NULL, resp, what, err);
+}
+
+int tess_meta_call_att(tess_client *c, const char *path, json_t *req, const ts_buf *att,
+                       json_t **resp, const char *what, ts_error *err)
+{
+    return meta_call(c, "POST", path, req, att, resp, what, err);
+}
+
+/* meta_call after the body is built: the tries. */
 static int call_with_retries(tess_client *c, const char *method, const char *path,
-                             const char *body, json_t **resp, const char *what, ts_error *err)
+                             const char *body, size_t body_len, const char *content_type,
+                             json_t **resp, const char *what, ts_error *err)
 {
     int64_t deadline = ts_mono_ms() + TESS_META_RETRY_MS;
     int backoff_ms = 50, redirects = 0, rc;
@@ -390,8 +414,7 @@ static int call_with_retries(tess_client *c, const char *method, const char *pat
         pthread_mutex_unlock(&c->meta_mu);
         snprintf(url, sizeof(url), "http://%s%s", addr, path);
 
-        rc = ts_http_call(method, url, body ? "application/json" : NULL, body,
-                             body ? strlen(body) : 0, c->timeout_ms, &r, &last);
+        rc = ts_http_call(method, url, content_type, body, body_len, c->timeout_ms, &r, &last);
         if (rc == 0 && r.status == 421 && r.location && redirects < 5) {
             int next = meta_from_location(c, r.location);
             ts_http_result_free(&r);

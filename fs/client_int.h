@@ -94,6 +94,11 @@ struct tess_client {
  * to TESS_META_RETRY_MS; a 421 with a Location is followed. */
 int tess_meta_call(tess_client *c, const char *method, const char *path, json_t *req,
                    json_t **resp, const char *what, ts_error *err);
+/* The same POST with attachments (common/proto.h TS_JSON_ATT_TYPE): the
+ * bytes req's fields name by offset (att borrowed; NULL: a plain JSON
+ * body). */
+int tess_meta_call_att(tess_client *c, const char *path, json_t *req, const ts_buf *att,
+                       json_t **resp, const char *what, ts_error *err);
 
 /* A deep copy of the membership map, fetched when older than the TTL (or
  * when force is set).  Free with tess_servers_free. */
@@ -116,13 +121,16 @@ void tess_strv_free(char **v, size_t n);
 char **tess_strv_copy(char *const *v, size_t n);
 
 /* The data fields of a commit (PROTOCOL.md /v1/file/commit: offset,
- * length, extents, chunks, inline_chunks, size, mtime) set on req. */
-void tess_commit_fields(json_t *req, uint64_t offset, uint64_t length, const ts_extent *extents,
-                        size_t nextents, const tess_chunk_rec *chunks, size_t nchunks,
-                        const uint64_t *size, const int64_t *mtime_ns);
-/* /v1/file/create_at with the data fields (data NULL: none). */
-int tess_create_at_with(tess_client *c, const tess_create_at_req *r, json_t *data, ts_attr *out,
-                        ts_error *err);
+ * length, extents, chunks, inline_chunks, size, mtime) set on req; the
+ * bytes of inline chunks are appended to att, which their "inline_at"
+ * fields point into. */
+void tess_commit_fields(json_t *req, ts_buf *att, uint64_t offset, uint64_t length,
+                        const ts_extent *extents, size_t nextents, const tess_chunk_rec *chunks,
+                        size_t nchunks, const uint64_t *size, const int64_t *mtime_ns);
+/* /v1/file/create_at with the data fields (data NULL: none) and the
+ * attachments they name (att may be NULL). */
+int tess_create_at_with(tess_client *c, const tess_create_at_req *r, json_t *data,
+                        const ts_buf *att, ts_attr *out, ts_error *err);
 
 /* Parses a JSON array of strings into a malloc'd vector. */
 int tess_json_strv(const json_t *arr, const char *field, char ***out, size_t *n, ts_error *err);

@@ -36,14 +36,15 @@ static void report_dir_change(tess_client *c, const json_t *resp)
         c->dir_changed(c->dir_changed_arg, &dir);
 }
 
-/* Issues a POST and decodes the "attr" of the answer into out (may be NULL). */
-static int attr_call(tess_client *c, const char *path, json_t *req, const char *what,
-                     ts_attr *out, json_t **resp_out, ts_error *err)
+/* Issues a POST (with attachments att, may be NULL) and decodes the
+ * "attr" of the answer into out (may be NULL). */
+static int attr_call_att(tess_client *c, const char *path, json_t *req, const ts_buf *att,
+                         const char *what, ts_attr *out, json_t **resp_out, ts_error *err)
 {
     json_t *resp = NULL;
     int rc;
 
-    if ((rc = tess_meta_call(c, "POST", path, req, &resp, what, err)) != 0)
+    if ((rc = tess_meta_call_att(c, path, req, att, &resp, what, err)) != 0)
         return rc;
     report_dir_change(c, resp);
     if (out) {
@@ -64,6 +65,12 @@ static int attr_call(tess_client *c, const char *path, json_t *req, const char *
 decref_resp:
     json_decref(resp);
     return rc;
+}
+
+static int attr_call(tess_client *c, const char *path, json_t *req, const char *what,
+                     ts_attr *out, json_t **resp_out, ts_error *err)
+{
+    return attr_call_att(c, path, req, NULL, what, out, resp_out, err);
 }
 
 /* A call whose answer is {} (unlink, rmdir, rename). */
@@ -514,9 +521,9 @@ void tess_chunk_rec_clear(tess_chunk_rec *r)
     r->inline_data = NULL;
 }
 
-void tess_commit_fields(json_t *req, uint64_t offset, uint64_t length, const ts_extent *extents,
-                        size_t nextents, const tess_chunk_rec *chunks, size_t nchunks,
-                        const uint64_t *size, const int64_t *mtime_ns)
+void tess_commit_fields(json_t *req, ts_buf *att, uint64_t offset, uint64_t length,
+                        const ts_extent *extents, size_t nextents, const tess_chunk_rec *chunks,
+                        size_t nchunks, const uint64_t *size, const int64_t *mtime_ns)
 {
     json_t *ext = json_array(), *chk = json_array(), *inl = NULL;
 
@@ -540,9 +547,8 @@ void tess_commit_fields(json_t *req, uint64_t offset, uint64_t length, const ts_
             /* A list of their own: a server that does not know inline data
              * refuses the commit (an extent names an unknown chunk) rather
              * than registering a chunk no chunkserver holds. */
-            char *b64 = ts_base64_encode(chunks[i].inline_data, (size_t)chunks[i].length);
-            json_object_set_new(o, "inline", json_string(b64));
-            free(b64);
+            set_u64(o, "inline_at", att->len);
+            ts_buf_append(att, chunks[i].inline_data, (size_t)chunks[i].length);
             if (!inl)
                 inl = json_array();
             json_array_append_new(inl, o);
@@ -570,9 +576,13 @@ int tess_commit(tess_client *c, uint64_t ino, uint64_t offset, uint64_t length,
 
     snprintf(what, sizeof(what), "commit %llu [%llu, %llu)", (unsigned long long)ino,
              (unsigned long long)offset, (unsigned long long)(offset + length));
+    ts_buf att = {0};
     set_u64(req, "ino", ino);
-    tess_commit_fields(req, offset, length, extents, nextents, chunks, nchunks, size, mtime_ns);
-    return attr_call(c, "/v1/file/commit", req, what, out, NULL, err);
+    tess_commit_fields(req, &att, offset, length, extents, nextents, chunks, nchunks, size,
+                       mtime_ns);
+    int rc = attr_call_att(c, "/v1/file/commit", req, &att, what, out, NULL, err);
+    ts_buf_free(&att);
+    return rc;
 }
 
 /* ------------------------------------------------- creates ahead of the server */
@@ -598,8 +608,8 @@ int tess_reserve_inodes(tess_client *c, uint64_t *first, uint32_t *count, ts_err
     return rc;
 }
 
-int tess_create_at_with(tess_client *c, const tess_create_at_req *r, json_t *data, ts_attr *out,
-                        ts_error *err)
+int tess_create_at_with(tess_client *c, const tess_create_at_req *r, json_t *data,
+                        const ts_buf *att, ts_attr *out, ts_error *err)
 {
     char what[WHAT_LEN];
     json_t *req;
@@ -616,12 +626,12 @@ int tess_create_at_with(tess_client *c, const tess_create_at_req *r, json_t *dat
     json_object_set_new(req, "replace", json_boolean(r->replace));
     if (data)
         json_object_set_new(req, "data", data);
-    return attr_call(c, "/v1/file/create_at", req, what, out, NULL, err);
+    return attr_call_att(c, "/v1/file/create_at", req, att, what, out, NULL, err);
 }
 
 int tess_create_at(tess_client *c, const tess_create_at_req *r, ts_attr *out, ts_error *err)
 {
-    return tess_create_at_with(c, r, NULL, out, err);
+    return tess_create_at_with(c, r, NULL, NULL, out, err);
 }
 
 /* ---------------------------------------------------------------- cluster */

@@ -510,12 +510,14 @@ static int writer_commit(tess_writer *w, uint64_t end, const uint64_t *size, ts_
         return tess_commit(w->c, w->ino, w->commit_start, end - w->commit_start, w->ext,
                            w->ndone, w->recs, w->ndone, sz, NULL, attr, err);
     json_t *data = NULL;
+    ts_buf att = {0};
     if (end > w->commit_start || w->ndone > 0) {
         data = json_object();
-        tess_commit_fields(data, w->commit_start, end - w->commit_start, w->ext, w->ndone,
+        tess_commit_fields(data, &att, w->commit_start, end - w->commit_start, w->ext, w->ndone,
                            w->recs, w->ndone, sz, NULL);
     }
-    int rc = tess_create_at_with(w->c, &w->create, data, attr, err);
+    int rc = tess_create_at_with(w->c, &w->create, data, &att, attr, err);
+    ts_buf_free(&att);
     if (rc == 0)
         tess_writer_clear_create(w);
     return rc;

@@ -523,6 +523,15 @@ typedef api_post_fn post_handler;
 
 /* read: answered from the local state, so a replicated server first makes
  * sure it is (still) the leader and up to date (ReadIndex). */
+typedef int (*att_handler)(meta_api *api, const json_t *body, const ts_att *att,
+                           ts_http_response *resp);
+static const struct {
+    const char *path;
+    att_handler fn;
+} att_routes[] = {
+    { "/v1/file/commit", api_commit }, { "/v1/file/create_at", api_create_at },
+};
+
 static const struct {
     const char *path;
     post_handler fn;
@@ -535,11 +544,11 @@ static const struct {
     { "/v1/ns/rename", h_rename, 0 },     { "/v1/ns/readdir", h_readdir, 1 },
     { "/v1/ns/symlink", h_symlink, 0 },   { "/v1/ns/readlink", h_readlink, 1 },
     { "/v1/ns/link", h_link, 0 },         { "/v1/file/layout", api_layout, 1 },
-    { "/v1/file/commit", api_commit, 0 }, { "/v1/chunkserver/heartbeat", api_heartbeat, 0 },
+    { "/v1/chunkserver/heartbeat", api_heartbeat, 0 },
     { "/v1/ns/getxattr", h_getxattr, 1 }, { "/v1/ns/listxattr", h_listxattr, 1 },
     { "/v1/ns/setxattr", h_setxattr, 0 }, { "/v1/ns/removexattr", h_removexattr, 0 },
     { "/v1/admin/compact", api_compact, 1 },
-    { "/v1/ns/reserve_inodes", api_reserve_inodes, 0 }, { "/v1/file/create_at", api_create_at, 0 },
+    { "/v1/ns/reserve_inodes", api_reserve_inodes, 0 },
 };
 
 /* Replicated mode: 0 when this server may answer a client call (the
@@ -628,28 +637,43 @@ void meta_api_handle(void *app, const ts_http_request *req, ts_http_response *re
     }
 post_routes:;
     post_handler fn = NULL;
+    att_handler afn = NULL;
     int read = 0;
-    for (size_t i = 0; i < TS_ARRAY_LEN(post_routes) && !fn; i++)
+    for (size_t i = 0; i < TS_ARRAY_LEN(att_routes) && !afn; i++)
+        if (strcmp(req->path, att_routes[i].path) == 0)
+            afn = att_routes[i].fn;
+    for (size_t i = 0; i < TS_ARRAY_LEN(post_routes) && !fn && !afn; i++)
         if (strcmp(req->path, post_routes[i].path) == 0) {
             fn = post_routes[i].fn;
             read = post_routes[i].read;
         }
-    if (!fn)
+    if (!fn && !afn)
         fn = api_ops_find(req->path, &read);
-    if (fn) {
+    if (fn || afn) {
         if (strcmp(req->method, "POST") != 0) {
             ts_http_respond_error(resp, TS_EINVAL, "%s needs POST, not %s", req->path,
                                   req->method);
             goto count_errors;
         }
         json_t *body = NULL;
-        if (ts_json_parse_object(req->body, req->body_len, &body, &e) != 0) {
+        ts_att att = {0};
+        int rc, with_att = ts_json_att_type(ts_http_header(req, "Content-Type"));
+        if (with_att && !afn)
+            rc = ts_fail(&e, TS_EINVAL, "takes a JSON body, not %s", TS_JSON_ATT_TYPE);
+        else if (with_att)
+            rc = ts_json_att_parse(req->body, req->body_len, &body, &att, &e);
+        else
+            rc = ts_json_parse_object(req->body, req->body_len, &body, &e);
+        if (rc != 0) {
             ts_error_prefix(&e, "%s", req->path);
             api_fail(resp, &e);
             goto count_errors;
         }
         if (leader_gate(api, read, resp) == 0) {
-            fn(api, body, resp);
+            if (afn)
+                afn(api, body, &att, resp);
+            else
+                fn(api, body, resp);
             /* Leadership lost while the command waited: redirect too. */
             if (resp->status == 421 && api->rt != NULL)
                 api_not_leader(api, resp, "leadership changed during the request");

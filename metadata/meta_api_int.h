@@ -51,9 +51,12 @@ int api_request_id(const json_t *b, cmd *c, ts_error *err);
 int api_layout(meta_api *api, const json_t *body, ts_http_response *resp);
 /* Adds b's request id to c and submits it (store_submit); frees c. */
 int api_submit(meta_api *api, const json_t *b, cmd *c, cmd_result *res, ts_error *err);
-int api_commit(meta_api *api, const json_t *body, ts_http_response *resp);
+/* The two that take attachments (common/proto.h TS_JSON_ATT_TYPE): att
+ * holds the bytes of the inline chunks named by "inline_at" (empty for a
+ * plain JSON body). */
+int api_commit(meta_api *api, const json_t *body, const ts_att *att, ts_http_response *resp);
 int api_reserve_inodes(meta_api *api, const json_t *body, ts_http_response *resp);
-int api_create_at(meta_api *api, const json_t *body, ts_http_response *resp);
+int api_create_at(meta_api *api, const json_t *body, const ts_att *att, ts_http_response *resp);
 int api_heartbeat(meta_api *api, const json_t *body, ts_http_response *resp);
 void api_cluster_servers(meta_api *api, ts_http_response *resp);
 void api_cluster_status(meta_api *api, ts_http_response *resp);

@@ -120,9 +120,10 @@ static int parse_extent(const json_t *j, size_t i, ts_extent *x, ts_error *err)
 }
 
 /* An element of 'chunks' or (is_inline) of 'inline_chunks', which carry
- * their data in base64 ('inline'). */
-static int parse_chunk(const json_t *j, size_t i, int is_inline, ns_chunk_info *ci,
-                       ts_error *err)
+ * their data in the attachments ('inline_at': the offset of its 'length'
+ * bytes) or in base64 ('inline'). */
+static int parse_chunk(const json_t *j, size_t i, int is_inline, const ts_att *att,
+                       ns_chunk_info *ci, ts_error *err)
 {
     const char *sha;
     if (!json_is_object(j))
@@ -135,11 +136,27 @@ static int parse_chunk(const json_t *j, size_t i, int is_inline, ns_chunk_info *
     }
     if (strlen(sha) != 2 * TS_SHA256_LEN || ts_hex_decode(sha, ci->sha256, TS_SHA256_LEN) != 0)
         return ts_fail(err, TS_EINVAL, "chunks[%zu]: field 'sha256': expected 64 hex digits", i);
-    const json_t *d = json_object_get(j, "inline");
-    if (is_inline != (d != NULL && !json_is_null(d)))
-        return ts_fail(err, TS_EINVAL, "%schunks[%zu]: field 'inline' %s", is_inline ? "inline_" : "",
-                       i, is_inline ? "missing" : "belongs in 'inline_chunks'");
-    if (is_inline) {
+    const json_t *d = json_object_get(j, "inline"), *at = json_object_get(j, "inline_at");
+    int has_b64 = d != NULL && !json_is_null(d), has_at = at != NULL && !json_is_null(at);
+    if (is_inline != (has_b64 || has_at) || (has_b64 && has_at))
+        return ts_fail(err, TS_EINVAL, "%schunks[%zu]: field 'inline' or 'inline_at' %s",
+                       is_inline ? "inline_" : "", i,
+                       !is_inline ? "belongs in 'inline_chunks'" :
+                       has_at ? "expected, not both" : "missing");
+    if (has_at) {
+        uint64_t off;
+        const uint8_t *bytes;
+        if (ci->length > NS_INLINE_CHUNK_MAX)
+            return ts_fail(err, TS_EINVAL, "inline_chunks[%zu]: field 'length': an inline chunk "
+                           "holds at most %u bytes", i, NS_INLINE_CHUNK_MAX);
+        if (ts_json_u64(j, "inline_at", &off, err) != 0 ||
+            ts_att_get(att, off, ci->length, "inline_at", &bytes, err) != 0) {
+            ts_error_prefix(err, "inline_chunks[%zu]", i);
+            return TS_EINVAL;
+        }
+        ci->data = ts_malloc(ci->length ? (size_t)ci->length : 1);
+        memcpy(ci->data, bytes, (size_t)ci->length);
+    } else if (is_inline) {
         size_t n;
         if (!json_is_string(d) || json_string_length(d) > (NS_INLINE_CHUNK_MAX + 2) / 3 * 4 ||
             ts_base64_decode(json_string_value(d), json_string_length(d), &ci->data, &n) != 0)
@@ -166,7 +183,8 @@ static int parse_chunk(const json_t *j, size_t i, int is_inline, ns_chunk_info *
  * offset, length, size, mtime, extents, chunks, inline_chunks.  cm->ino is
  * left alone; *has_inline says whether some chunk carries its bytes.  On
  * error cm may hold allocations (cmd_free releases them). */
-static int parse_commit(const json_t *b, struct cmd_commit *cm, int *has_inline, ts_error *err)
+static int parse_commit(const json_t *b, const ts_att *att, struct cmd_commit *cm, int *has_inline,
+                        ts_error *err)
 {
     int present = 0, rc;
     *has_inline = 0;
@@ -199,7 +217,7 @@ static int parse_commit(const json_t *b, struct cmd_commit *cm, int *has_inline,
     for (size_t i = 0; i < nc; i++) {
         int is_inline = i >= nstored;
         const json_t *cj = is_inline ? json_array_get(is, i - nstored) : json_array_get(cs, i);
-        if ((rc = parse_chunk(cj, is_inline ? i - nstored : i, is_inline, &cm->chunks[i],
+        if ((rc = parse_chunk(cj, is_inline ? i - nstored : i, is_inline, att, &cm->chunks[i],
                               err)) != 0)
             return rc;
         *has_inline |= is_inline;
@@ -221,14 +239,14 @@ static void note_replicas(meta_api *api, const json_t *b, const struct cmd_commi
     }
 }
 
-int api_commit(meta_api *api, const json_t *b, ts_http_response *resp)
+int api_commit(meta_api *api, const json_t *b, const ts_att *att, ts_http_response *resp)
 {
     ts_error e = {0};
     cmd c = { .type = CMD_COMMIT };
     cmd_result res;
     int has_inline, rc;
     if ((rc = ts_json_u64(b, "ino", &c.u.commit.ino, &e)) != 0 ||
-        (rc = parse_commit(b, &c.u.commit, &has_inline, &e)) != 0)
+        (rc = parse_commit(b, att, &c.u.commit, &has_inline, &e)) != 0)
         goto free_cmd;
     if (has_inline)
         c.type = CMD_COMMIT_INLINE;    /* the log record carries the bytes */
@@ -259,7 +277,7 @@ int api_reserve_inodes(meta_api *api, const json_t *b, ts_http_response *resp)
     return api_reply(resp, o);
 }
 
-int api_create_at(meta_api *api, const json_t *b, ts_http_response *resp)
+int api_create_at(meta_api *api, const json_t *b, const ts_att *att, ts_http_response *resp)
 {
     ts_error e = {0};
     cmd c = { .type = CMD_CREATE_AT };
@@ -284,7 +302,7 @@ int api_create_at(meta_api *api, const json_t *b, ts_http_response *resp)
         }
         c.u.create_at.has_commit = 1;
         c.u.create_at.commit.ino = c.u.create_at.ino;
-        if ((rc = parse_commit(data, &c.u.create_at.commit, &has_inline, &e)) != 0) {
+        if ((rc = parse_commit(data, att, &c.u.create_at.commit, &has_inline, &e)) != 0) {
             ts_error_prefix(&e, "data");
             goto free_cmd;
         }

@@ -134,13 +134,61 @@ servers_alive() {
     [ "$status" -eq 0 ]
 }
 
-@test "inline data and creates at reserved numbers: bad base64, wrong hash or length, over the limits, unreserved or reused numbers are 4xx and change nothing" {
+# An empty file /f (its inode in $ino) and a chunk id ($id) with the
+# SHA-256 of "abc" ($sha), for commits of inline data.
+empty_file_and_chunk() {
     "$TESSERA" put /dev/null /f
-    local ino
     ino=$("$TESSERA" stat /f | awk '$1 == "Inode:" { print $2 }')
     [ -n "$ino" ]
     id=00112233445566778899aabbccddeeff
     sha=$(printf abc | sha256sum | cut -d' ' -f1)
+}
+
+@test "inline data as attachments (JSON, NUL, bytes): no NUL, bytes past the end, both forms, wrong hash, an endpoint that takes none are 4xx and change nothing" {
+    empty_file_and_chunk
+    att_commit() {   # att_commit INLINE_CHUNK_JSON ATTACHED_BYTES [NUL: 0 leaves it out] -> status
+        local body=$BATS_TEST_TMPDIR/att-body
+        printf '{"ino":%s,"offset":0,"length":3,"extents":[{"file_offset":0,"length":3,"chunk":"%s","chunk_offset":0}],"chunks":[],"inline_chunks":[%s]}' \
+            "$ino" "$id" "$1" >"$body"
+        [ "${3:-1}" = 0 ] || printf '\0' >>"$body"
+        printf '%s' "$2" >>"$body"
+        http_status POST "http://$META/v1/file/commit" \
+            -H "Content-Type: application/x-tessera-json-att" --data-binary @"$body"
+    }
+    for c in '{"id":"'$id'","length":3,"sha256":"'$sha'","inline_at":0}|ab|1' \
+             '{"id":"'$id'","length":3,"sha256":"'$sha'","inline_at":1}|abc|1' \
+             '{"id":"'$id'","length":3,"sha256":"'$sha'","inline_at":18446744073709551615}|abc|1' \
+             '{"id":"'$id'","length":3,"sha256":"'$sha'","inline_at":"0"}|abc|1' \
+             '{"id":"'$id'","length":3,"sha256":"'$sha'","inline_at":0,"inline":"YWJj"}|abc|1' \
+             '{"id":"'$id'","length":3,"sha256":"'$sha'","inline_at":0}|abc|0'; do
+        IFS='|' read -r chunk bytes nul <<<"$c"
+        code=$(att_commit "$chunk" "$bytes" "$nul")
+        [ "$code" = 400 ] || { echo "commit $c answered $code"; cat "$BODY_FILE"; false; }
+        [ -n "$(jq -r .message "$BODY_FILE")" ]
+    done
+    code=$(att_commit '{"id":"'$id'","length":3,"sha256":"'$sha'","inline_at":0}' abc 0)
+    [[ "$(jq -r .message "$BODY_FILE")" == *"no NUL"* ]]
+    code=$(att_commit '{"id":"'$id'","length":3,"sha256":"'$sha'","inline_at":1}' abc)
+    [[ "$(jq -r .message "$BODY_FILE")" == *"inline_at"* ]]
+    # the bytes named must be the ones hashed
+    code=$(att_commit '{"id":"'$id'","length":3,"sha256":"'$sha'","inline_at":0}' xabc)
+    [ "$(jq -r .error "$BODY_FILE")" = ECORRUPT ]
+    # an endpoint without attachments refuses the type, even with good JSON
+    printf '{"parent":1,"name":"f"}\0' >"$BATS_TEST_TMPDIR/lookup"
+    code=$(http_status POST "http://$META/v1/ns/lookup" \
+        -H "Content-Type: application/x-tessera-json-att" --data-binary @"$BATS_TEST_TMPDIR/lookup")
+    [ "$code" = 400 ]
+    [[ "$(jq -r .message "$BODY_FILE")" == *"takes a JSON body"* ]]
+    [ "$("$TESSERA" stat /f | awk '$1 == "Size:" { print $2 }')" -eq 0 ]
+    # the good one, with the bytes after others
+    code=$(att_commit '{"id":"'$id'","length":3,"sha256":"'$sha'","inline_at":2}' xyabc)
+    [ "$code" = 200 ] || { cat "$BODY_FILE"; false; }
+    [ "$("$TESSERA" cat /f)" = abc ]
+    servers_alive
+}
+
+@test "inline data and creates at reserved numbers: bad base64, wrong hash or length, over the limits, unreserved or reused numbers are 4xx and change nothing" {
+    empty_file_and_chunk
     ext='"extents":[{"file_offset":0,"length":3,"chunk":"'$id'","chunk_offset":0}]'
     commit() {   # commit INLINE_CHUNK_JSON -> status
         http_status POST "http://$META/v1/file/commit" \

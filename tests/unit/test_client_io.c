@@ -21,6 +21,7 @@
 #include "common/http_client.h"
 #include "common/http_server.h"
 #include "common/log.h"
+#include "common/proto.h"
 #include "common/util.h"
 #include "fs/tessera.h"
 #include "tests/unit/tcheck.h"
@@ -199,6 +200,38 @@ static void meta_respond(ts_http_response *resp, json_t *o)
     json_decref(o);
 }
 
+/* A commit's body as the client sends it: JSON with its inline chunks'
+ * bytes attached ("inline_at").  Returned with each of them turned into
+ * base64 ("inline"), what the checks below and layout_from_commits read;
+ * NULL when the body is not that (a plain JSON body, a chunk that names
+ * bytes not attached, or one that carries base64 itself). */
+static json_t *commit_body(const ts_http_request *req)
+{
+    json_t *body = NULL;
+    ts_att att;
+    ts_error e;
+    if (!ts_json_att_type(ts_http_header(req, "Content-Type")) ||
+        ts_json_att_parse(req->body, req->body_len, &body, &att, &e) != 0)
+        return NULL;
+    json_t *inl = json_object_get(body, "inline_chunks");
+    for (size_t i = 0; i < json_array_size(inl); i++) {
+        json_t *ch = json_array_get(inl, i);
+        uint64_t off, len;
+        const uint8_t *bytes;
+        if (json_object_get(ch, "inline") || ts_json_u64(ch, "inline_at", &off, &e) != 0 ||
+            ts_json_u64(ch, "length", &len, &e) != 0 ||
+            ts_att_get(&att, off, len, "inline_at", &bytes, &e) != 0) {
+            json_decref(body);
+            return NULL;
+        }
+        char *b64 = ts_base64_encode(bytes, (size_t)len);
+        json_object_set_new(ch, "inline", json_string(b64));
+        json_object_del(ch, "inline_at");
+        free(b64);
+    }
+    return body;
+}
+
 static void meta_handle(void *app, const ts_http_request *req, ts_http_response *resp)
 {
     fake_meta *m = app;
@@ -216,7 +249,11 @@ static void meta_handle(void *app, const ts_http_request *req, ts_http_response 
         pthread_mutex_unlock(&m->mu);
         meta_respond(resp, json_pack("{s:o}", "attr", attr_json(7, size)));
     } else if (strcmp(req->path, "/v1/file/commit") == 0) {
-        json_t *body = json_loads(req->body, 0, NULL);
+        json_t *body = commit_body(req);
+        if (body == NULL) {
+            ts_http_respond_error(resp, TS_EINVAL, "fake meta: bad commit body");
+            return;
+        }
         json_int_t off = json_integer_value(json_object_get(body, "offset"));
         json_int_t len = json_integer_value(json_object_get(body, "length"));
         json_t *size = json_object_get(body, "size");

@@ -313,6 +313,55 @@ static void test_proto_chunk_put_url(void)
              memcmp(back.sha256, d.sha256, TS_SHA256_LEN) == 0);
 }
 
+/* JSON with attachments: what the dump writes the parse reads back, with
+ * the bytes (NULs included) where the fields say; bodies without the NUL,
+ * with bad JSON before it or naming bytes not attached are refused. */
+static void test_proto_json_att(void)
+{
+    json_t *j = json_pack("{s:s,s:I}", "name", "f", "inline_at", (json_int_t)2);
+    ts_buf att = { 0 };
+    ts_buf_append(&att, "xy\0bc", 5);
+    size_t len = 0;
+    char *body = ts_json_att_dump(j, &att, &len);
+    size_t text = strlen(body);
+    TC_CHECK_EQ_U64(len, text + 1 + 5);
+    json_t *back = NULL;
+    ts_att got;
+    ts_error e = { 0 };
+    TC_CHECK(ts_json_att_parse(body, len, &back, &got, &e) == 0);
+    TC_CHECK(json_equal(j, back));
+    TC_CHECK_EQ_U64(got.len, 5);
+    const uint8_t *p = NULL;
+    TC_CHECK(ts_att_get(&got, 2, 3, "inline_at", &p, &e) == 0);
+    TC_CHECK(p != NULL && memcmp(p, "\0bc", 3) == 0);
+    TC_CHECK(ts_att_get(&got, 5, 0, "inline_at", &p, &e) == 0);     /* empty, at the end */
+    TC_CHECK(ts_att_get(&got, 3, 3, "inline_at", &p, &e) == TS_EINVAL);
+    TC_CHECK(strstr(e.msg, "inline_at") != NULL);
+    TC_CHECK(ts_att_get(&got, UINT64_MAX, 2, "inline_at", &p, &e) == TS_EINVAL);
+    TC_CHECK(ts_att_get(&got, 1, UINT64_MAX, "inline_at", &p, &e) == TS_EINVAL);
+    json_decref(back);
+    /* no attachments: the NUL alone */
+    free(body);
+    body = ts_json_att_dump(j, NULL, &len);
+    TC_CHECK(ts_json_att_parse(body, len, &back, &got, &e) == 0 && got.len == 0);
+    json_decref(back);
+    /* refused: no NUL, JSON that is bad or not an object before it */
+    TC_CHECK(ts_json_att_parse(body, len - 1, &back, &got, &e) == TS_EINVAL && back == NULL);
+    TC_CHECK(strstr(e.msg, "NUL") != NULL);
+    TC_CHECK(ts_json_att_parse("{\"a\":\0x", 8, &back, &got, &e) == TS_EINVAL);
+    TC_CHECK(ts_json_att_parse("[1]\0x", 5, &back, &got, &e) == TS_EINVAL);
+    TC_CHECK(ts_json_att_parse(NULL, 0, &back, &got, &e) == TS_EINVAL);
+    /* the type, with or without parameters, and nothing like it */
+    TC_CHECK(ts_json_att_type("application/x-tessera-json-att"));
+    TC_CHECK(ts_json_att_type("Application/X-Tessera-JSON-Att; charset=binary"));
+    TC_CHECK(!ts_json_att_type("application/x-tessera-json-attx"));
+    TC_CHECK(!ts_json_att_type("application/json"));
+    TC_CHECK(!ts_json_att_type(NULL));
+    free(body);
+    ts_buf_free(&att);
+    json_decref(j);
+}
+
 int main(void)
 {
     TC_RUN(test_fixed_vectors);
@@ -324,5 +373,6 @@ int main(void)
     TC_RUN(test_proto_extent);
     TC_RUN(test_proto_getters_and_parse);
     TC_RUN(test_proto_chunk_put_url);
+    TC_RUN(test_proto_json_att);
     TC_DONE("test_codec");
 }
