@@ -80,6 +80,7 @@ void ts_http_result_free(ts_http_result *r)
         return;
     free(r->body);
     free(r->location);
+    free(r->content_type);
     memset(r, 0, sizeof(*r));
 }
 
@@ -274,6 +275,9 @@ static int perform(CURL *h, xfer *x, char *errbuf, ts_http_result *out, ts_error
     out->body = x->body.data;
     out->body_len = x->body.len;
     out->location = x->location;
+    char *type = NULL;
+    if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK && type != NULL)
+        out->content_type = ts_strdup(type);
     x->body.data = NULL;
     x->location = NULL;
 free_xfer:

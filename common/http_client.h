@@ -22,6 +22,7 @@ typedef struct ts_http_result {
     char *body;             /* malloc'd, NUL-terminated; caller frees (ts_http_result_free) */
     size_t body_len;
     char *location;         /* Location header if any (redirects are not followed) */
+    char *content_type;     /* Content-Type of the answer, NULL if none; freed with it */
 } ts_http_result;
 
 void ts_http_result_free(ts_http_result *r);

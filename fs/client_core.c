@@ -345,10 +345,11 @@ static int retryable(int code)
 
 static int call_with_retries(tess_client *c, const char *method, const char *path,
                              const char *body, size_t body_len, const char *content_type,
-                             json_t **resp, const char *what, ts_error *err);
+                             json_t **resp, ts_buf *resp_att, const char *what, ts_error *err);
 
 static int meta_call(tess_client *c, const char *method, const char *path, json_t *req,
-                     const ts_buf *att, json_t **resp, const char *what, ts_error *err)
+                     const ts_buf *att, json_t **resp, ts_buf *resp_att, const char *what,
+                     ts_error *err)
 {
     /* The same id on every try: a server that applied an earlier try
      * answers with that result. */
@@ -366,7 +367,7 @@ static int meta_call(tess_client *c, const char *method, const char *path, json_
         type = "application/json";
     }
     __atomic_add_fetch(&c->meta_requests, 1, __ATOMIC_RELAXED);
-    int rc = call_with_retries(c, method, path, body, len, type, resp, what, err);
+    int rc = call_with_retries(c, method, path, body, len, type, resp, resp_att, what, err);
 
     json_decref(req);
     free(body);
@@ -378,19 +379,19 @@ static int meta_call(tess_client *c, const char *method, const char *path, json_
 int tess_meta_call(tess_client *c, const char *method, const char *path, json_t *req,
                    json_t **resp, const char *what, ts_error *err)
 {
-    return meta_call(c, method, path, req, NULL, resp, what, err);
+    return meta_call(c, method, path, req, NULL, resp, NULL, what, err);
 }
 
 int tess_meta_call_att(tess_client *c, const char *path, json_t *req, const ts_buf *att,
-                       json_t **resp, const char *what, ts_error *err)
+                       json_t **resp, ts_buf *resp_att, const char *what, ts_error *err)
 {
-    return meta_call(c, "POST", path, req, att, resp, what, err);
+    return meta_call(c, "POST", path, req, att, resp, resp_att, what, err);
 }
 
 /* meta_call after the body is built: the tries. */
 static int call_with_retries(tess_client *c, const char *method, const char *path,
                              const char *body, size_t body_len, const char *content_type,
-                             json_t **resp, const char *what, ts_error *err)
+                             json_t **resp, ts_buf *resp_att, const char *what, ts_error *err)
 {
     int64_t deadline = ts_mono_ms() + TESS_META_RETRY_MS;
     int backoff_ms = 50, redirects = 0, rc;
@@ -435,8 +436,24 @@ static int call_with_retries(tess_client *c, const char *method, const char *pat
             pthread_mutex_lock(&c->meta_mu);
             c->meta_cur = idx;
             pthread_mutex_unlock(&c->meta_mu);
+            ts_att got;
             if (r.body_len == 0) {
                 *resp = json_object();
+            } else if (ts_json_att_type(r.content_type)) {
+                /* An answer with attachments (asked for with "attachments"). */
+                if ((rc = ts_json_att_parse(r.body, r.body_len, resp, &got, err)) == 0 &&
+                    resp_att != NULL)
+                    ts_buf_append(resp_att, got.data, got.len);
+                else if (rc == 0 && got.len > 0)
+                    rc = ts_fail(err, TS_EPROTO, "attachments nobody asked for");
+                if (rc != 0) {
+                    json_decref(*resp);
+                    *resp = NULL;
+                    ts_error_prefix(err, "%s: answer of %s", what, addr);
+                    rc = TS_EPROTO;
+                    if (err)
+                        err->code = rc;
+                }
             } else if ((rc = ts_json_parse_object(r.body, r.body_len, resp, err)) != 0) {
                 ts_error_prefix(err, "%s: answer of %s", what, addr);
                 rc = TS_EPROTO;

@@ -96,9 +96,10 @@ int tess_meta_call(tess_client *c, const char *method, const char *path, json_t 
                    json_t **resp, const char *what, ts_error *err);
 /* The same POST with attachments (common/proto.h TS_JSON_ATT_TYPE): the
  * bytes req's fields name by offset (att borrowed; NULL: a plain JSON
- * body). */
+ * body).  An answer with attachments has them appended to resp_att (NULL:
+ * such an answer is TS_EPROTO). */
 int tess_meta_call_att(tess_client *c, const char *path, json_t *req, const ts_buf *att,
-                       json_t **resp, const char *what, ts_error *err);
+                       json_t **resp, ts_buf *resp_att, const char *what, ts_error *err);
 
 /* A deep copy of the membership map, fetched when older than the TTL (or
  * when force is set).  Free with tess_servers_free. */

@@ -44,7 +44,7 @@ static int attr_call_att(tess_client *c, const char *path, json_t *req, const ts
     json_t *resp = NULL;
     int rc;
 
-    if ((rc = tess_meta_call_att(c, path, req, att, &resp, what, err)) != 0)
+    if ((rc = tess_meta_call_att(c, path, req, att, &resp, NULL, what, err)) != 0)
         return rc;
     report_dir_change(c, resp);
     if (out) {
@@ -428,7 +428,41 @@ void tess_layout_free(tess_layout *l)
     free(l);
 }
 
-int tess_layout_from_json(const json_t *j, tess_layout **out, ts_error *err)
+/* The bytes of an inline extent's chunk: attached ("inline_at"), or in
+ * base64 ("inline"); 0 with x->inline_data NULL when it has neither. */
+static int inline_bytes(const json_t *e, const ts_att *att, tess_layout_extent *x,
+                        ts_error *err)
+{
+    const json_t *d = json_object_get(e, "inline"), *at = json_object_get(e, "inline_at");
+    const uint8_t *bytes;
+    uint64_t off;
+    size_t n = 0;
+
+    if (at && !json_is_null(at)) {
+        if (ts_json_u64(e, "inline_at", &off, err) != 0 ||
+            ts_att_get(att, off, x->chunk_length, "inline_at", &bytes, err) != 0)
+            return TS_EPROTO;
+        x->inline_data = ts_malloc(x->chunk_length ? (size_t)x->chunk_length : 1);
+        memcpy(x->inline_data, bytes, (size_t)x->chunk_length);
+        n = (size_t)x->chunk_length;
+    } else if (d && !json_is_null(d)) {
+        if (!json_is_string(d) ||
+            ts_base64_decode(json_string_value(d), json_string_length(d), &x->inline_data,
+                             &n) != 0)
+            return ts_fail(err, TS_EPROTO, "field 'inline': expected base64");
+    } else {
+        return 0;
+    }
+    if (n != x->chunk_length || x->ext.chunk_offset + x->ext.length > n) {
+        free(x->inline_data);
+        x->inline_data = NULL;
+        return ts_fail(err, TS_EPROTO, "inline data of %zu bytes for a chunk of %llu", n,
+                       (unsigned long long)x->chunk_length);
+    }
+    return 0;
+}
+
+int tess_layout_from_json(const json_t *j, const ts_att *att, tess_layout **out, ts_error *err)
 {
     tess_layout *l = ts_calloc(1, sizeof(*l));
     const json_t *arr = json_object_get(j, "extents");
@@ -455,19 +489,10 @@ int tess_layout_from_json(const json_t *j, tess_layout **out, ts_error *err)
         }
         if (!present)
             x->chunk_length = x->ext.chunk_offset + x->ext.length;
-        const json_t *d = json_object_get(e, "inline");
-        if (d && !json_is_null(d)) {
-            size_t n = 0;
-            if (!json_is_string(d) ||
-                ts_base64_decode(json_string_value(d), json_string_length(d), &x->inline_data,
-                                 &n) != 0 ||
-                n != x->chunk_length || x->ext.chunk_offset + x->ext.length > n) {
-                tess_strv_free(x->replicas, x->nreplicas);
-                free(x->inline_data);
-                rc = ts_fail(err, TS_EPROTO, "extent %zu: field 'inline': expected base64 of "
-                             "the chunk's %llu bytes", i, (unsigned long long)x->chunk_length);
-                goto free_layout;
-            }
+        if ((rc = inline_bytes(e, att, x, err)) != 0) {
+            tess_strv_free(x->replicas, x->nreplicas);
+            ts_error_prefix(err, "extent %zu", i);
+            goto free_layout;
         }
         if (x->ext.length == 0) {
             tess_strv_free(x->replicas, x->nreplicas);
@@ -501,12 +526,18 @@ int tess_get_layout(tess_client *c, uint64_t ino, tess_layout **out, ts_error *e
     int rc;
 
     snprintf(what, sizeof(what), "layout %llu", (unsigned long long)ino);
+    ts_buf att = {0};
     set_u64(req, "ino", ino);
-    if ((rc = tess_meta_call(c, "POST", "/v1/file/layout", req, &resp, what, err)) != 0)
+    /* Inline chunks' bytes after the JSON rather than in base64 inside it
+     * (PROTOCOL.md "Bodies with attachments"). */
+    json_object_set_new(req, "attachments", json_true());
+    if ((rc = tess_meta_call_att(c, "/v1/file/layout", req, NULL, &resp, &att, what, err)) != 0)
         return rc;
-    if ((rc = tess_layout_from_json(resp, out, err)) != 0)
+    ts_att got = { (const uint8_t *)att.data, att.len };
+    if ((rc = tess_layout_from_json(resp, &got, out, err)) != 0)
         ts_error_prefix(err, "%s", what);
     json_decref(resp);
+    ts_buf_free(&att);
     return rc;
 }
 

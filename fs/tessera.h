@@ -224,8 +224,9 @@ typedef struct tess_layout {
 
 /* Fetches the layout of a regular file; free with tess_layout_free. */
 int tess_get_layout(tess_client *c, uint64_t ino, tess_layout **out, ts_error *err);
-/* Parses the JSON answer of /v1/file/layout (exposed for tests). */
-int tess_layout_from_json(const json_t *j, tess_layout **out, ts_error *err);
+/* Parses the JSON answer of /v1/file/layout (exposed for tests); att holds
+ * the attachments its extents' "inline_at" point into (NULL: none). */
+int tess_layout_from_json(const json_t *j, const ts_att *att, tess_layout **out, ts_error *err);
 void tess_layout_free(tess_layout *l);
 
 /* A chunk registered by a commit.  inline_data non-NULL: an inline chunk,

@@ -74,6 +74,9 @@ int api_layout(meta_api *api, const json_t *b, ts_http_response *resp)
         store_read_unlock(api->st);
         return api_fail(resp, &e);
     }
+    /* Asked for: inline chunks' bytes as attachments, not base64. */
+    int with_att = json_is_true(json_object_get(b, "attachments"));
+    ts_buf att = {0};
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
         char ids[16][CLUSTER_ID_MAX + 1];
@@ -82,8 +85,11 @@ int api_layout(meta_api *api, const json_t *b, ts_http_response *resp)
         const uint8_t *data;
         ns_chunk_lookup(ns, &x[i].chunk, &clen, NULL, NULL);    /* N6: always known */
         api_set(ej, "chunk_length", json_integer((json_int_t)clen));
-        if (ns_chunk_inline(ns, &x[i].chunk, &data, &clen)) {
+        if (ns_chunk_inline(ns, &x[i].chunk, &data, &clen) && with_att) {
             /* The whole chunk (at most NS_INLINE_CHUNK_MAX bytes), no replicas. */
+            api_set(ej, "inline_at", json_integer((json_int_t)att.len));
+            ts_buf_append(&att, data, (size_t)clen);
+        } else if (ns_chunk_inline(ns, &x[i].chunk, &data, &clen)) {
             char *b64 = ts_base64_encode(data, (size_t)clen);
             api_set(ej, "inline", json_string(b64));
             free(b64);
@@ -100,7 +106,14 @@ int api_layout(meta_api *api, const json_t *b, ts_http_response *resp)
     json_t *o = json_object();
     api_set(o, "attr", ts_attr_to_json(&a));
     api_set(o, "extents", arr);
-    return api_reply(resp, o);
+    if (!with_att)
+        return api_reply(resp, o);
+    size_t len;
+    char *body = ts_json_att_dump(o, &att, &len);
+    json_decref(o);
+    ts_buf_free(&att);
+    ts_http_respond(resp, 200, TS_JSON_ATT_TYPE, body, len);    /* owns body */
+    return 0;
 }
 
 /* ---- commit ---- */

@@ -184,6 +184,21 @@ empty_file_and_chunk() {
     code=$(att_commit '{"id":"'$id'","length":3,"sha256":"'$sha'","inline_at":2}' xyabc)
     [ "$code" = 200 ] || { cat "$BODY_FILE"; false; }
     [ "$("$TESSERA" cat /f)" = abc ]
+    # the layout answers the bytes attached when asked, in base64 otherwise
+    code=$(http_status POST "http://$META/v1/file/layout" -D "$BATS_TEST_TMPDIR/headers" \
+        --data-binary '{"ino":'$ino',"attachments":true}')
+    [ "$code" = 200 ]
+    grep -qi '^content-type: application/x-tessera-json-att' "$BATS_TEST_TMPDIR/headers"
+    python3 - "$BODY_FILE" <<'PY'
+import json, sys
+body = open(sys.argv[1], "rb").read()
+text, att = body.split(b"\0", 1)
+x = json.loads(text)["extents"][0]
+assert "inline" not in x, x
+assert att[x["inline_at"]:x["inline_at"] + x["chunk_length"]] == b"abc", (x, att)
+PY
+    code=$(http_status POST "http://$META/v1/file/layout" --data-binary '{"ino":'$ino'}')
+    [ "$(jq -r '.extents[0].inline' "$BODY_FILE")" = YWJj ]
     servers_alive
 }
 

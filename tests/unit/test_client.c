@@ -241,7 +241,7 @@ static void test_layout_json(void)
     ts_error e;
 
     TC_CHECK(j != NULL);
-    TC_CHECK(tess_layout_from_json(j, &l, &e) == 0);
+    TC_CHECK(tess_layout_from_json(j, NULL, &l, &e) == 0);
     if (l) {
         TC_CHECK_EQ_U64(l->attr.ino, 5);
         TC_CHECK_EQ_U64(l->nextents, 2);
@@ -257,8 +257,29 @@ static void test_layout_json(void)
 
     j = json_loads(overlap, 0, NULL);
     l = NULL;
-    TC_CHECK(tess_layout_from_json(j, &l, &e) == TS_EPROTO);
+    TC_CHECK(tess_layout_from_json(j, NULL, &l, &e) == TS_EPROTO);
     TC_CHECK(l == NULL);
+    json_decref(j);
+
+    /* An inline chunk's bytes attached: read from where "inline_at" says;
+     * bytes missing from the attachments (or none given) are refused. */
+    const char *attached =
+        "{\"attr\":{\"ino\":5,\"mode\":33188,\"nlink\":1,\"uid\":0,\"gid\":0,\"size\":3,"
+        "\"atime\":1,\"mtime\":2,\"ctime\":3,\"version\":4},"
+        "\"extents\":[{\"file_offset\":0,\"length\":3,\"chunk\":\"000102030405060708090a0b0c0d0e0f\","
+        "\"chunk_offset\":0,\"chunk_length\":3,\"replicas\":[],\"inline_at\":2}]}";
+    ts_att att = { (const uint8_t *)"xyabc", 5 }, short_att = { (const uint8_t *)"xyab", 4 };
+    j = json_loads(attached, 0, NULL);
+    TC_CHECK(tess_layout_from_json(j, &att, &l, &e) == 0);
+    if (l) {
+        TC_CHECK_EQ_U64(l->nextents, 1);
+        TC_CHECK(l->extents[0].inline_data && memcmp(l->extents[0].inline_data, "abc", 3) == 0);
+    }
+    tess_layout_free(l);
+    l = NULL;
+    TC_CHECK(tess_layout_from_json(j, &short_att, &l, &e) == TS_EPROTO && l == NULL);
+    TC_CHECK(strstr(e.msg, "inline_at") != NULL);
+    TC_CHECK(tess_layout_from_json(j, NULL, &l, &e) == TS_EPROTO && l == NULL);
     json_decref(j);
 }
 

@@ -380,7 +380,7 @@ static tess_layout *layout_from_commits(uint64_t size)
         }
     }
     doc = json_pack("{s:o,s:o}", "attr", attr_json(7, size), "extents", extents);
-    if (tess_layout_from_json(doc, &l, &e) != 0)
+    if (tess_layout_from_json(doc, NULL, &l, &e) != 0)
         fprintf(stderr, "layout: %s\n", e.msg);
     json_decref(doc);
     return l;
