@@ -85,11 +85,13 @@ int api_layout(meta_api *api, const json_t *b, ts_http_response *resp)
         const uint8_t *data;
         ns_chunk_lookup(ns, &x[i].chunk, &clen, NULL, NULL);    /* N6: always known */
         api_set(ej, "chunk_length", json_integer((json_int_t)clen));
-        if (ns_chunk_inline(ns, &x[i].chunk, &data, &clen) && with_att) {
-            /* The whole chunk (at most NS_INLINE_CHUNK_MAX bytes), no replicas. */
+        /* An inline chunk: the whole of it (at most NS_INLINE_CHUNK_MAX
+         * bytes), no replicas. */
+        int is_inline = ns_chunk_inline(ns, &x[i].chunk, &data, &clen);
+        if (is_inline && with_att) {
             api_set(ej, "inline_at", json_integer((json_int_t)att.len));
             ts_buf_append(&att, data, (size_t)clen);
-        } else if (ns_chunk_inline(ns, &x[i].chunk, &data, &clen)) {
+        } else if (is_inline) {
             char *b64 = ts_base64_encode(data, (size_t)clen);
             api_set(ej, "inline", json_string(b64));
             free(b64);
