@@ -94,6 +94,10 @@ void api_raft_status(meta_api *api, ts_http_response *resp)
     api_set(o, "log_entries", json_integer((json_int_t)(ss.last_index >= ss.first_index &&
                                                         ss.last_index ? ss.last_index -
                                                         ss.first_index + 1 : 0)));
+    uint64_t by_handlers, by_driver;
+    raft_node_round_stats(rn, &by_handlers, &by_driver);
+    api_set(o, "rounds_in_handlers", json_integer((json_int_t)by_handlers));
+    api_set(o, "rounds_in_driver", json_integer((json_int_t)by_driver));
     api_set(o, "snapshot_index", json_integer((json_int_t)st.snap_index));
     api_set(o, "snapshot_term", json_integer((json_int_t)st.snap_term));
     for (uint32_t i = 0; i < st.conf.n; i++) {

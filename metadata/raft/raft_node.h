@@ -147,5 +147,8 @@ void raft_node_status(raft_node *n, raft_status *st);
 /* Counters of the durable state (fsync rounds, entries written). */
 struct raft_storage_stats;
 void raft_node_storage_stats(raft_node *n, struct raft_storage_stats *st);
+/* Driver rounds run so far by request handlers themselves (a message or
+ * request queued while nobody drove) and by the driver thread. */
+void raft_node_round_stats(raft_node *n, uint64_t *by_handlers, uint64_t *by_driver);
 
 #endif

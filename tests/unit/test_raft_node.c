@@ -430,6 +430,13 @@ static void test_receive_wait(void)
         TC_CHECK_EQ_U64(waits_failed, 0);
         TC_CHECK_EQ_U64(waits_answered, waits);
         pthread_mutex_unlock(&net_mu);
+        /* The follower's handler threads answered by driving the round
+         * themselves (the driver thread was idle at least sometimes). */
+        uint64_t by_handlers = 0, by_driver = 0;
+        raft_node_round_stats(sv[leader % N + 1].node, &by_handlers, &by_driver);
+        fprintf(stderr, "  follower rounds: %" PRIu64 " in handlers, %" PRIu64 " in the driver\n",
+                by_handlers, by_driver);
+        TC_CHECK(by_handlers > 0);
         TC_CHECK(wait_caught_up(leader, leader % N + 1));
     }
     for (int id = 1; id <= N; id++) {
