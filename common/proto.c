@@ -288,6 +288,18 @@ int ts_att_get(const ts_att *att, uint64_t off, uint64_t n, const char *field,
     return 0;
 }
 
+int ts_att_copy(const json_t *j, const char *field, const ts_att *att, uint64_t n,
+                uint8_t **out, ts_error *err)
+{
+    uint64_t off;
+    const uint8_t *bytes;
+    if (ts_json_u64(j, field, &off, err) != 0 || ts_att_get(att, off, n, field, &bytes, err) != 0)
+        return TS_EINVAL;
+    *out = ts_malloc(n > 0 ? (size_t)n : 1);
+    memcpy(*out, bytes, (size_t)n);
+    return 0;
+}
+
 char *ts_json_dump(const json_t *j)
 {
     char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);

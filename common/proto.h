@@ -90,6 +90,11 @@ char *ts_json_att_dump(const json_t *j, const ts_buf *att, size_t *len);
  * TS_EINVAL naming field when they are not all there. */
 int ts_att_get(const ts_att *att, uint64_t off, uint64_t n, const char *field,
                const uint8_t **out, ts_error *err);
+/* The n bytes of att that j's integer field names (an inline chunk's
+ * "inline_at"), copied: 0 with *out malloc'd (at least 1 byte even when n
+ * is 0; the caller frees), else TS_EINVAL naming the field. */
+int ts_att_copy(const json_t *j, const char *field, const ts_att *att, uint64_t n,
+                uint8_t **out, ts_error *err);
 
 /* The upload of chunk hex to chain[0], which forwards it along
  * chain[1..n-1] (PROTOCOL.md "Chunkserver"), appended to url:

@@ -434,16 +434,11 @@ static int inline_bytes(const json_t *e, const ts_att *att, tess_layout_extent *
                         ts_error *err)
 {
     const json_t *d = json_object_get(e, "inline"), *at = json_object_get(e, "inline_at");
-    const uint8_t *bytes;
-    uint64_t off;
     size_t n = 0;
 
     if (at && !json_is_null(at)) {
-        if (ts_json_u64(e, "inline_at", &off, err) != 0 ||
-            ts_att_get(att, off, x->chunk_length, "inline_at", &bytes, err) != 0)
+        if (ts_att_copy(e, "inline_at", att, x->chunk_length, &x->inline_data, err) != 0)
             return TS_EPROTO;
-        x->inline_data = ts_malloc(x->chunk_length ? (size_t)x->chunk_length : 1);
-        memcpy(x->inline_data, bytes, (size_t)x->chunk_length);
         n = (size_t)x->chunk_length;
     } else if (d && !json_is_null(d)) {
         if (!json_is_string(d) ||

@@ -159,18 +159,13 @@ static int parse_chunk(const json_t *j, size_t i, int is_inline, const ts_att *a
                        !is_inline ? "belongs in 'inline_chunks'" :
                        has_at ? "expected, not both" : "missing");
     if (has_at) {
-        uint64_t off;
-        const uint8_t *bytes;
         if (ci->length > NS_INLINE_CHUNK_MAX)
             return ts_fail(err, TS_EINVAL, "inline_chunks[%zu]: field 'length': an inline chunk "
                            "holds at most %u bytes", i, NS_INLINE_CHUNK_MAX);
-        if (ts_json_u64(j, "inline_at", &off, err) != 0 ||
-            ts_att_get(att, off, ci->length, "inline_at", &bytes, err) != 0) {
+        if (ts_att_copy(j, "inline_at", att, ci->length, &ci->data, err) != 0) {
             ts_error_prefix(err, "inline_chunks[%zu]", i);
             return TS_EINVAL;
         }
-        ci->data = ts_malloc(ci->length ? (size_t)ci->length : 1);
-        memcpy(ci->data, bytes, (size_t)ci->length);
     } else if (is_inline) {
         size_t n;
         if (!json_is_string(d) || json_string_length(d) > (NS_INLINE_CHUNK_MAX + 2) / 3 * 4 ||

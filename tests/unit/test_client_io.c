@@ -57,6 +57,8 @@ typedef struct fake_meta {
     int nservers_listed;        /* how many of the chunkservers membership lists */
     int refuse_inline;          /* answer commits with inline chunks as an old server */
     int inline_full;            /* ... as a server whose inline budget is full */
+    int getattr_att;            /* getattr answers as TS_JSON_ATT_TYPE ... */
+    int getattr_att_bytes;      /* ... with this many bytes attached */
 } fake_meta;
 
 static fake_cs cs[NCS];
@@ -246,8 +248,22 @@ static void meta_handle(void *app, const ts_http_request *req, ts_http_response 
     } else if (strcmp(req->path, "/v1/ns/getattr") == 0) {
         pthread_mutex_lock(&m->mu);
         uint64_t size = m->size;
+        int as_att = m->getattr_att, attached = m->getattr_att_bytes;
         pthread_mutex_unlock(&m->mu);
-        meta_respond(resp, json_pack("{s:o}", "attr", attr_json(7, size)));
+        json_t *o = json_pack("{s:o}", "attr", attr_json(7, size));
+        if (!as_att) {
+            meta_respond(resp, o);
+            return;
+        }
+        /* The body type that carries attachments (test_answer_attachments). */
+        ts_buf att = {0};
+        for (int i = 0; i < attached; i++)
+            ts_buf_append(&att, "x", 1);
+        size_t len;
+        char *body = ts_json_att_dump(o, &att, &len);
+        ts_http_respond(resp, 200, TS_JSON_ATT_TYPE, body, len);   /* owns body */
+        ts_buf_free(&att);
+        json_decref(o);
     } else if (strcmp(req->path, "/v1/file/commit") == 0) {
         json_t *body = commit_body(req);
         if (body == NULL) {
@@ -762,6 +778,29 @@ static void test_inline_refused(void)
     client_inline_max = 0;
 }
 
+/* An answer with attachments to a request that did not ask for them: the
+ * JSON alone is fine (nothing is lost), attached bytes are a protocol
+ * error that names the request, not bytes silently dropped. */
+static void test_answer_attachments(void)
+{
+    tess_client *c = open_client(CHUNK);
+    ts_attr a;
+    ts_error e;
+
+    reset_meta(42);
+    meta.getattr_att = 1;
+    meta.getattr_att_bytes = 0;
+    TC_CHECK(tess_getattr(c, 7, &a, &e) == 0);
+    TC_CHECK_EQ_U64(a.size, 42);
+    meta.getattr_att_bytes = 5;
+    TC_CHECK(tess_getattr(c, 7, &a, &e) == TS_EPROTO);
+    TC_CHECK(strstr(e.msg, "attachments nobody asked for") != NULL);
+    TC_CHECK(strstr(e.msg, "getattr") != NULL);
+    meta.getattr_att = 0;
+    TC_CHECK(tess_getattr(c, 7, &a, &e) == 0);
+    tess_client_close(c);
+}
+
 int main(void)
 {
     ts_log_init("test_client_io", TS_LOG_ERROR);
@@ -778,6 +817,7 @@ int main(void)
     TC_RUN(test_inline_small_file);
     TC_RUN(test_inline_limits);
     TC_RUN(test_inline_refused);
+    TC_RUN(test_answer_attachments);
     for (int i = 0; i < NCS; i++)
         if (cs[i].srv)
             ts_http_server_stop(cs[i].srv);
