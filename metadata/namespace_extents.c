@@ -318,23 +318,40 @@ int ns_commit(ns_state *ns, const ns_commit_args *a, int64_t now, ts_attr *out, 
     size_t cap = (size_t)old_n + 1 + a->n_extents;
     struct ns_extents *nx = ts_malloc(sizeof(*nx) + cap * sizeof(ts_extent));
     uint32_t n = 0;
+    /* References change only where the range cuts: an extent wholly before
+     * lo or wholly from hi on is carried over as it was, one reference in
+     * either list.  So only the pieces of old extents that overlap the
+     * range and the new extents take one -- nx->e[ref_from, ref_to) -- and
+     * only the overlapping old extents drop theirs -- old->e[old_lo,
+     * old_hi) -- rather than a hash lookup for every extent of the file on
+     * every commit (a log file appended to has thousands). */
+    uint32_t ref_from = 0, ref_to = 0, old_lo = 0, old_hi = 0;
     if (a->length == 0) {                           /* nothing replaced */
         for (uint32_t i = 0; i < old_n; i++)
             nx->e[n++] = old->e[i];
     } else {
+        int trimmed = 0;
         for (uint32_t i = 0; i < old_n; i++) {      /* parts before lo */
             ts_extent e = old->e[i];
             if (e.file_offset >= lo)
                 break;
-            if (e.file_offset + e.length > lo)
+            if (e.file_offset + e.length > lo) {
                 e.length = lo - e.file_offset;
+                trimmed = 1;
+            }
             nx->e[n++] = e;
         }
+        ref_from = n - (trimmed ? 1 : 0);
         for (size_t i = 0; i < a->n_extents; i++)
             nx->e[n++] = sorted[i];
+        ref_to = n;
         for (uint32_t i = 0; i < old_n; i++) {      /* parts after hi */
             ts_extent e = old->e[i];
             uint64_t eend = e.file_offset + e.length;
+            if (eend <= lo)
+                old_lo = i + 1;
+            if (e.file_offset < hi)
+                old_hi = i + 1;
             if (eend <= hi)
                 continue;
             if (e.file_offset < hi) {
@@ -342,17 +359,20 @@ int ns_commit(ns_state *ns, const ns_commit_args *a, int64_t now, ts_attr *out, 
                 e.file_offset = hi;
                 e.chunk_offset += cut;
                 e.length -= cut;
+                ref_to = n + 1;
             }
             nx->e[n++] = e;
         }
+        if (old_hi < old_lo)
+            old_hi = old_lo;
     }
     nx->n = n;
     nx->cap = (uint32_t)cap;
 
     /* 3. references: take the new ones, then drop the old ones. */
-    for (uint32_t i = 0; i < n; i++)
+    for (uint32_t i = ref_from; i < ref_to; i++)
         ns_chunk_ref(ns, &nx->e[i].chunk);
-    for (uint32_t i = 0; i < old_n; i++)
+    for (uint32_t i = old_lo; i < old_hi; i++)
         ns_chunk_unref(ns, &old->e[i].chunk);
     ns->nextents += n;
     ns->nextents -= old_n;
