@@ -276,6 +276,35 @@ int ns_commit_validate(const ns_state *ns, const ns_commit_args *a, ts_extent *s
     return 0;
 }
 
+/* A commit whose range starts at or past the end of the file's last
+ * extent cuts nothing: its extents go after the others, in place, the
+ * room doubling when it runs out, so appending to a file of n extents
+ * costs O(1), not a copy of all n (a log file appended to 128 bytes at a
+ * time has thousands until compaction merges them).  1 when it applied. */
+static int append_in_place(ns_state *ns, struct ns_inode *in, const ns_commit_args *a,
+                           const ts_extent *sorted)
+{
+    struct ns_extents *x = in->u.ext;
+    if (x == NULL || x->n == 0 || a->length == 0 ||
+        a->offset < x->e[x->n - 1].file_offset + x->e[x->n - 1].length)
+        return 0;
+    size_t need = (size_t)x->n + a->n_extents;
+    if (need > UINT32_MAX)
+        return 0;
+    if (need > x->cap) {
+        size_t cap = TS_MAX(need, TS_MIN((size_t)x->cap * 2, (size_t)UINT32_MAX));
+        x = ts_realloc(x, sizeof(*x) + cap * sizeof(ts_extent));
+        x->cap = (uint32_t)cap;
+        in->u.ext = x;
+    }
+    for (size_t i = 0; i < a->n_extents; i++) {
+        x->e[x->n++] = sorted[i];
+        ns_chunk_ref(ns, &sorted[i].chunk);
+    }
+    ns->nextents += a->n_extents;
+    return 1;
+}
+
 int ns_commit(ns_state *ns, const ns_commit_args *a, int64_t now, ts_attr *out, ts_error *err)
 {
     struct ns_inode *in = ns_inode_get(ns, a->ino);
@@ -313,6 +342,8 @@ int ns_commit(ns_state *ns, const ns_commit_args *a, int64_t now, ts_attr *out, 
 
     /* 2. build the new extent list: old before the range, new, old after. */
     uint64_t lo = a->offset, hi = a->offset + a->length;
+    if (append_in_place(ns, in, a, sorted))
+        goto drop_unused;
     struct ns_extents *old = in->u.ext;
     uint32_t old_n = old ? old->n : 0;
     size_t cap = (size_t)old_n + 1 + a->n_extents;
@@ -387,6 +418,7 @@ int ns_commit(ns_state *ns, const ns_commit_args *a, int64_t now, ts_attr *out, 
     in->u.ext = nx;
 
     /* 4. listed chunks nothing points into are garbage already. */
+drop_unused:
     for (size_t i = 0; i < a->n_chunks; i++) {
         struct ns_chunk *c = ns_chunk_get(ns, &a->chunks[i].id);
         if (c && c->refcount == 0)

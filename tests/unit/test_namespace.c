@@ -212,6 +212,70 @@ static void test_setattr(void)
     ns_free(ns);
 }
 
+/* A file appended to in small pieces (a log): each commit past the last
+ * extent goes in place into the grown list; a later overwrite across many
+ * of them, and a truncate, work on that list like on any other; the
+ * snapshot encoding of the result decodes to the same bytes. */
+static void test_appended_extents(void)
+{
+    ns_state *ns = ns_new(0);
+    ts_error e = {0};
+    const ts_extent *x;
+    size_t n;
+    ts_attr a;
+    uint64_t f = create_ok(ns, 1, "log");
+
+    for (int i = 0; i < 300; i++) {
+        /* Chunk i+1 holds bytes [i*10, i*10+10); every 50th leaves a hole. */
+        uint64_t off = (uint64_t)i * 10 + (i % 50 == 49 ? 5 : 0);
+        TC_CHECK(commit1(ns, f, off, i % 50 == 49 ? 5 : 10, i + 1, 0, 10, &e) == 0);
+    }
+    INV(ns);
+    TC_CHECK(ns_file_extents(ns, f, &x, &n, &e) == 0 && n == 300);
+    for (size_t i = 0; i < n; i++)
+        TC_CHECK(x[i].chunk.b[0] == (uint8_t)(i + 1) && x[i].file_offset >= i * 10);
+    TC_CHECK(ns_getattr(ns, f, &a, &e) == 0 && a.size == 3000);
+    for (int i = 1; i <= 300; i++)
+        TC_CHECK_EQ_U64(refcount_of(ns, i), 1);
+
+    /* Overwrite [1005, 2005) with chunk 400: cuts extent 100, drops 101..199,
+     * trims extent 200 (the pieces of 100 and 200 keep their chunks). */
+    TC_CHECK(commit1(ns, f, 1005, 1000, 400, 0, 1000, &e) == 0);
+    INV(ns);
+    TC_CHECK(ns_file_extents(ns, f, &x, &n, &e) == 0 && n == 100 + 3 + 99);
+    TC_CHECK(x[100].file_offset == 1000 && x[100].length == 5 && x[100].chunk.b[0] == 101);
+    TC_CHECK(x[101].file_offset == 1005 && x[101].chunk.b[0] == 144);     /* 400 & 0xff */
+    TC_CHECK(x[102].file_offset == 2005 && x[102].chunk_offset == 5 && x[102].chunk.b[0] == 201);
+    TC_CHECK_EQ_U64(refcount_of(ns, 150), 0);
+    TC_CHECK_EQ_U64(refcount_of(ns, 101), 1);
+    TC_CHECK_EQ_U64(refcount_of(ns, 201), 1);
+
+    /* More appends after that cut, then a truncate into the middle. */
+    TC_CHECK(commit1(ns, f, 3000, 10, 301, 0, 10, &e) == 0);
+    TC_CHECK(commit1(ns, f, 3010, 10, 302, 0, 10, &e) == 0);
+    INV(ns);
+    ns_setattr_args s = { .valid = NS_SETATTR_SIZE, .size = 2500 };
+    TC_CHECK(ns_setattr(ns, f, &s, T++, &a, &e) == 0);
+    INV(ns);
+    TC_CHECK_EQ_U64(refcount_of(ns, 301), 0);
+    TC_CHECK(commit1(ns, f, 2500, 10, 303, 0, 10, &e) == 0);
+    INV(ns);
+
+    ts_buf enc = {0}, again = {0};
+    ns_state *back = NULL;
+    ns_encode(ns, &enc);
+    TC_CHECK(ns_decode(enc.data, enc.len, &back, &e) == 0);
+    if (back) {
+        INV(back);
+        ns_encode(back, &again);
+        TC_CHECK(enc.len == again.len && memcmp(enc.data, again.data, enc.len) == 0);
+        ns_free(back);
+    }
+    ts_buf_free(&enc);
+    ts_buf_free(&again);
+    ns_free(ns);
+}
+
 static void test_extents(void)
 {
     ns_state *ns = ns_new(0);
@@ -987,6 +1051,7 @@ int main(void)
     TC_RUN(test_basic_tree);
     TC_RUN(test_setattr);
     TC_RUN(test_extents);
+    TC_RUN(test_appended_extents);
     TC_RUN(test_inline_chunks);
     TC_RUN(test_rename);
     TC_RUN(test_readdir);
