@@ -355,7 +355,9 @@ int ns_commit(ns_state *ns, const ns_commit_args *a, int64_t now, ts_attr *out, 
      * range and the new extents take one -- nx->e[ref_from, ref_to) -- and
      * only the overlapping old extents drop theirs -- old->e[old_lo,
      * old_hi) -- rather than a hash lookup for every extent of the file on
-     * every commit (a log file appended to has thousands). */
+     * every commit (a log file appended to has thousands).  The extents
+     * carried over untouched are nx->e[0, ref_from) and nx->e[ref_to, n),
+     * the same ones as old->e[0, old_lo) and old->e[old_hi, old_n). */
     uint32_t ref_from = 0, ref_to = 0, old_lo = 0, old_hi = 0;
     if (a->length == 0) {                           /* nothing replaced */
         for (uint32_t i = 0; i < old_n; i++)
@@ -379,10 +381,6 @@ int ns_commit(ns_state *ns, const ns_commit_args *a, int64_t now, ts_attr *out, 
         for (uint32_t i = 0; i < old_n; i++) {      /* parts after hi */
             ts_extent e = old->e[i];
             uint64_t eend = e.file_offset + e.length;
-            if (eend <= lo)
-                old_lo = i + 1;
-            if (e.file_offset < hi)
-                old_hi = i + 1;
             if (eend <= hi)
                 continue;
             if (e.file_offset < hi) {
@@ -394,8 +392,8 @@ int ns_commit(ns_state *ns, const ns_commit_args *a, int64_t now, ts_attr *out, 
             }
             nx->e[n++] = e;
         }
-        if (old_hi < old_lo)
-            old_hi = old_lo;
+        old_lo = ref_from;
+        old_hi = old_n - (n - ref_to);
     }
     nx->n = n;
     nx->cap = (uint32_t)cap;

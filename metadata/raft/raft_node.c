@@ -549,6 +549,17 @@ static void drive(raft_node *n, int max_rounds)
     }
 }
 
+/* Runs drive(n, max_rounds) as the one thread driving, counted in
+ * *rounds; mu held, nobody driving. */
+static void take_wheel(raft_node *n, int max_rounds, uint64_t *rounds)
+{
+    n->driving = 1;
+    (*rounds)++;
+    drive(n, max_rounds);
+    n->driving = 0;
+    pthread_cond_broadcast(&n->idle);
+}
+
 /* Called by a thread that just queued work (mu held): when no thread is
  * driving, it runs one round itself rather than waking the driver thread
  * and sleeping until that one is done -- two thread hand-offs fewer per
@@ -558,17 +569,17 @@ static void drive(raft_node *n, int max_rounds)
  * driving for others: work left over goes to the driver thread. */
 static void drive_inline(raft_node *n)
 {
-    if (n->driving || n->stopping) {
+    if (n->stopping) {
         wake_driver(n);
         return;
     }
-    n->driving = 1;
-    n->rounds_inline++;
-    drive(n, 1);
-    n->driving = 0;
+    /* Someone drives: it takes this work too (the driver thread loops
+     * until none is left; a handler's round wakes it for what is left). */
+    if (n->driving)
+        return;
+    take_wheel(n, 1, &n->rounds_inline);
     if (n->stopping || has_work(n, ts_mono_ms()))
         wake_driver(n);
-    pthread_cond_broadcast(&n->idle);
 }
 
 /* The driver thread: runs rounds whenever work is there and no other
@@ -586,11 +597,7 @@ static void *driver(void *arg)
             pthread_cond_timedwait(&n->wake, &n->mu, &ts);
             continue;
         }
-        n->driving = 1;
-        n->rounds_driver++;
-        drive(n, 0);
-        n->driving = 0;
-        pthread_cond_broadcast(&n->idle);
+        take_wheel(n, 0, &n->rounds_driver);
     }
     pthread_mutex_unlock(&n->mu);
     return NULL;
@@ -746,9 +753,10 @@ int raft_node_receive(raft_node *n, const void *buf, size_t len)
     inmsg *m = inmsg_copy(buf, len);
     pthread_mutex_lock(&n->mu);
     (void)inbox_push(n, m);
-    if (n->sleepers != NULL && !n->driving)
+    /* A thread driving takes it (see drive_inline). */
+    if (!n->driving && n->sleepers != NULL)
         pthread_cond_signal(&n->sleepers->cv);
-    else
+    else if (!n->driving)
         wake_driver(n);
     pthread_mutex_unlock(&n->mu);
     return 0;
